@@ -1,0 +1,118 @@
+import type {
+	IAuthenticateGeneric,
+	ICredentialDataDecryptedObject,
+	ICredentialTestRequest,
+	ICredentialType,
+	IHttpRequestHelper,
+	INodeProperties,
+	Icon,
+} from 'n8n-workflow';
+
+import { fetchStableAccessToken, type JsonPost } from '../nodes/shared/accessToken';
+import { describeWeChatError } from '../nodes/shared/weChatErrors';
+
+/** errcodes that fail the credential test, each with the hint a person can act on. */
+const TEST_FAILURE_ERRCODES = [40001, 40013, 40014, 40125, 40164, 40243, 41001, 42001, 48001, 89503];
+
+export class WeChatOfficialAccountApi implements ICredentialType {
+	name = 'weChatOfficialAccountApi';
+
+	displayName = 'WeChat Official Account API';
+
+	icon: Icon = { light: 'file:wechat.svg', dark: 'file:wechat.dark.svg' };
+
+	documentationUrl = 'https://developers.weixin.qq.com/doc/offiaccount/Basic_Information/Get_access_token.html';
+
+	properties: INodeProperties[] = [
+		{
+			displayName: 'AppID',
+			name: 'appId',
+			type: 'string',
+			default: '',
+			required: true,
+			placeholder: 'wx1234567890abcdef',
+			description: 'Developer ID (AppID), in the WeChat console under Settings and Development > Basic Configuration',
+		},
+		{
+			displayName: 'AppSecret',
+			name: 'appSecret',
+			type: 'string',
+			typeOptions: { password: true },
+			default: '',
+			required: true,
+			description: "Developer password (AppSecret), same page as the AppID. n8n's egress IP must be on the account's API IP whitelist.",
+		},
+		{
+			displayName: 'Token',
+			name: 'token',
+			type: 'string',
+			typeOptions: { password: true },
+			default: '',
+			description: 'The server configuration Token (3–32 letters or digits) from Settings and Development > Basic Configuration > Server Configuration. Used by the WeChat Scan Trigger to verify pushes.',
+		},
+		{
+			displayName: 'EncodingAESKey',
+			name: 'encodingAESKey',
+			type: 'string',
+			typeOptions: { password: true },
+			default: '',
+			description: 'The 43-character message encryption key from the same Server Configuration. Needed when the message encryption mode is compatible or safe; leave empty in plaintext mode.',
+		},
+		{
+			displayName: 'API Base URL',
+			name: 'apiBaseUrl',
+			type: 'string',
+			default: 'https://api.weixin.qq.com',
+			description: 'Change only for a relay proxy with a fixed egress IP, or for a WeChat simulator',
+		},
+		{
+			displayName: 'QR Image Base URL',
+			name: 'mpBaseUrl',
+			type: 'string',
+			default: 'https://mp.weixin.qq.com',
+			description: 'Where WeChat serves QR images (showqrcode). Change only for a relay proxy or a simulator.',
+		},
+		{
+			displayName: 'Access Token',
+			name: 'accessToken',
+			type: 'hidden',
+			typeOptions: { expirable: true, password: true },
+			default: '',
+		},
+	];
+
+	// n8n stores what this returns in the encrypted credential, so every process (queue-mode workers too)
+	// shares one token instead of each fetching its own.
+	async preAuthentication(this: IHttpRequestHelper, credentials: ICredentialDataDecryptedObject) {
+		const accessToken = await fetchStableAccessToken(this.helpers.httpRequest as JsonPost, {
+			apiBaseUrl: String(credentials.apiBaseUrl || 'https://api.weixin.qq.com'),
+			appId: String(credentials.appId ?? ''),
+			appSecret: String(credentials.appSecret ?? ''),
+			rejectedAccessToken:
+				typeof credentials.rejectedAccessToken === 'string' ? credentials.rejectedAccessToken : undefined,
+		});
+		return { accessToken };
+	}
+
+	authenticate: IAuthenticateGeneric = {
+		type: 'generic',
+		properties: {
+			qs: { access_token: '={{$credentials.accessToken}}' },
+		},
+	};
+
+	test: ICredentialTestRequest = {
+		request: {
+			baseURL: '={{$credentials.apiBaseUrl.trim().replace(/\\/+$/, "")}}',
+			url: '/cgi-bin/getcallbackip',
+			method: 'GET',
+		},
+		rules: TEST_FAILURE_ERRCODES.map((errcode) => {
+			const { message, description } = describeWeChatError(errcode);
+			return {
+				type: 'responseSuccessBody' as const,
+				properties: { key: 'errcode', value: errcode, message: `${message}. ${description}` },
+			};
+		}),
+	};
+}
