@@ -59,6 +59,14 @@ export class WeChatOfficialAccountApi implements ICredentialType {
 			description: 'The 43-character message encryption key from the same Server Configuration. Needed when the message encryption mode is compatible or safe; leave empty in plaintext mode.',
 		},
 		{
+			displayName: 'Previous EncodingAESKey',
+			name: 'previousEncodingAESKey',
+			type: 'string',
+			typeOptions: { password: true },
+			default: '',
+			description: 'Only while rotating the key: the EncodingAESKey that was replaced. Pushes encrypted with either key are accepted, and each reply uses the key of its push.',
+		},
+		{
 			displayName: 'API Base URL',
 			name: 'apiBaseUrl',
 			type: 'string',

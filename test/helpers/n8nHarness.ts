@@ -26,8 +26,9 @@ import {
 
 import { WeChatOfficialAccountApi } from '../../credentials/WeChatOfficialAccountApi.credentials';
 import { WeChatQrCode } from '../../nodes/WeChatQrCode/WeChatQrCode.node';
+import { WeChatScanTrigger } from '../../nodes/WeChatScanTrigger/WeChatScanTrigger.node';
 
-const PACKAGE = 'n8n-nodes-wechat-qrcode';
+export const PACKAGE = 'n8n-nodes-wechat-qrcode';
 
 interface StoredCredential {
 	id: string;
@@ -155,6 +156,7 @@ export class CredentialStore extends ICredentialsHelper {
 class NodeTypes implements INodeTypes {
 	private readonly types: Record<string, INodeType> = {
 		[`${PACKAGE}.weChatQrCode`]: new WeChatQrCode(),
+		[`${PACKAGE}.weChatScanTrigger`]: new WeChatScanTrigger(),
 	};
 
 	getByName(type: string): INodeType {
@@ -172,7 +174,7 @@ class NodeTypes implements INodeTypes {
 	}
 }
 
-const nodeTypes = new NodeTypes();
+export const nodeTypes = new NodeTypes();
 
 export interface RunNodeOptions {
 	store: CredentialStore;
@@ -189,6 +191,34 @@ export interface NodeRunResult {
 	items: INodeExecutionData[] | undefined;
 	/** The node's error when it failed as a whole. */
 	error: (Error & { description?: string; httpCode?: string; context?: IDataObject }) | undefined;
+}
+
+/** The parts of n8n's additional data that these nodes reach; the rest throws when touched. */
+export function testAdditionalData(store: CredentialStore, extra: Partial<IWorkflowExecuteAdditionalData> = {}): IWorkflowExecuteAdditionalData {
+	return {
+		credentialsHelper: store,
+		restApiUrl: 'http://127.0.0.1:5678/rest',
+		instanceBaseUrl: 'http://127.0.0.1:5678/',
+		webhookBaseUrl: 'http://127.0.0.1:5678/webhook',
+		webhookWaitingBaseUrl: 'http://127.0.0.1:5678/webhook-waiting',
+		webhookTestBaseUrl: 'http://127.0.0.1:5678/webhook-test',
+		formWaitingBaseUrl: 'http://127.0.0.1:5678/form-waiting',
+		currentNodeParameters: undefined,
+		executionTimeoutTimestamp: undefined,
+		userId: 'test-user',
+		variables: {},
+		logAiEvent: () => undefined,
+		setExecutionStatus: () => undefined,
+		sendDataToUI: () => undefined,
+		startRunnerTask: async () => {
+			throw new Error('no task runner in tests');
+		},
+		executeWorkflow: async () => {
+			throw new Error('sub-workflows are not used');
+		},
+		getRunExecutionData: async () => undefined,
+		...extra,
+	} as unknown as IWorkflowExecuteAdditionalData;
 }
 
 let executionCounter = 0;
@@ -224,31 +254,7 @@ export async function runNode(options: RunNodeOptions): Promise<NodeRunResult> {
 	const finished = new Promise<IRun>((resolve) => (resolveRun = resolve));
 	hooks.addHandler('workflowExecuteAfter', (run) => resolveRun(run));
 
-	const additionalData = {
-		credentialsHelper: options.store,
-		hooks,
-		executionId,
-		restApiUrl: 'http://127.0.0.1:5678/rest',
-		instanceBaseUrl: 'http://127.0.0.1:5678/',
-		webhookBaseUrl: 'http://127.0.0.1:5678/webhook',
-		webhookWaitingBaseUrl: 'http://127.0.0.1:5678/webhook-waiting',
-		webhookTestBaseUrl: 'http://127.0.0.1:5678/webhook-test',
-		formWaitingBaseUrl: 'http://127.0.0.1:5678/form-waiting',
-		currentNodeParameters: undefined,
-		executionTimeoutTimestamp: undefined,
-		userId: 'test-user',
-		variables: {},
-		logAiEvent: () => undefined,
-		setExecutionStatus: () => undefined,
-		sendDataToUI: () => undefined,
-		startRunnerTask: async () => {
-			throw new Error('no task runner in tests');
-		},
-		executeWorkflow: async () => {
-			throw new Error('sub-workflows are not used');
-		},
-		getRunExecutionData: async () => undefined,
-	} as unknown as IWorkflowExecuteAdditionalData;
+	const additionalData = testAdditionalData(options.store, { hooks, executionId });
 
 	const startData: IExecuteData = {
 		node,

@@ -1,0 +1,262 @@
+import type {
+	IDataObject,
+	IHookFunctions,
+	INodeType,
+	INodeTypeDescription,
+	IWebhookFunctions,
+	IWebhookResponseData,
+} from 'n8n-workflow';
+import { NodeConnectionTypes } from 'n8n-workflow';
+
+import type { WeChatCipher } from './helpers/crypto';
+import { classifyEvent, dedupeKey, matchesSceneFilter, parseSceneFilters, toScanEventOutput, type ScanEventKind } from './helpers/events';
+import { chooseReplyText, type SceneReply } from './helpers/reply';
+import { buildPassiveReply, openWeChatPush, verifyUrlRequest } from './helpers/request';
+import { cipherFor, recentEventsFor } from './helpers/triggerState';
+import { DEFAULT_MAX_XML_BYTES } from './helpers/xml';
+
+const WEBHOOK_PATH = 'wechat';
+
+interface TriggerOptions {
+	requireEncryption?: boolean;
+	timestampToleranceSeconds?: number;
+	replyText?: string;
+	sceneReplies?: { reply?: SceneReply[] };
+}
+
+interface WebhookResponse {
+	status: number;
+	body: string;
+	contentType?: string;
+}
+
+/** Written directly so WeChat gets exactly this body (n8n's default would be `firstEntryJson`). */
+function send(ctx: IWebhookFunctions, { status, body, contentType = 'text/plain; charset=utf-8' }: WebhookResponse): void {
+	const res = ctx.getResponseObject();
+	res.statusCode = status;
+	res.setHeader('Content-Type', contentType);
+	res.end(body);
+}
+
+function nowSeconds(): number {
+	return Math.floor(Date.now() / 1000);
+}
+
+export class WeChatScanTrigger implements INodeType {
+	description: INodeTypeDescription = {
+		displayName: 'WeChat Scan Trigger',
+		name: 'weChatScanTrigger',
+		icon: { light: 'file:wechat.svg', dark: 'file:wechat.dark.svg' },
+		group: ['trigger'],
+		version: 1,
+		subtitle: '={{$parameter["events"].join(", ")}}',
+		description: 'Starts the workflow when someone scans a WeChat parametric QR code (verified, decrypted, with the scene)',
+		defaults: { name: 'WeChat Scan Trigger' },
+		inputs: [],
+		outputs: [NodeConnectionTypes.Main],
+		credentials: [{ name: 'weChatOfficialAccountApi', required: true }],
+		webhooks: [
+			{ name: 'setup', httpMethod: 'GET', responseMode: 'onReceived', path: WEBHOOK_PATH },
+			{ name: 'default', httpMethod: 'POST', responseMode: 'onReceived', path: WEBHOOK_PATH },
+		],
+		properties: [
+			{
+				displayName:
+					'Paste the <b>Production URL</b> above into the WeChat console (Settings and Development > Basic Configuration > Server Configuration > URL), with the Token and EncodingAESKey of the credential, and activate this workflow first: WeChat verifies the URL when you save.',
+				name: 'setupNotice',
+				type: 'notice',
+				default: '',
+			},
+			{
+				displayName: 'Events',
+				name: 'events',
+				type: 'multiOptions',
+				required: true,
+				options: [
+					{
+						name: 'Follow via QR Code (New Follower)',
+						value: 'subscribeScene',
+						description: 'A non-follower scanned a parametric code and followed: subscribe with qrscene_ + scene',
+					},
+					{
+						name: 'Scan by Follower',
+						value: 'scan',
+						description: 'An existing follower scanned a parametric code: SCAN with the scene',
+					},
+					{
+						name: 'Plain Follow',
+						value: 'subscribe',
+						description: 'A follow without a QR scene (search, profile card, ...)',
+					},
+					{ name: 'Unfollow', value: 'unsubscribe', description: 'A follower unfollowed the account' },
+				],
+				default: ['subscribeScene', 'scan'],
+				description: 'Which pushes start the workflow; the others are answered "success" and start nothing',
+			},
+			{
+				displayName: 'Scene Filter',
+				name: 'sceneFilter',
+				type: 'string',
+				default: '',
+				placeholder: 'e.g. store_*, poster_spring, 1001',
+				description: 'Only scenes listed here start the workflow: exact values, or a prefix ending in *, separated by commas. Empty: every scene, and events without a scene.',
+			},
+			{
+				displayName: 'Options',
+				name: 'options',
+				type: 'collection',
+				placeholder: 'Add Option',
+				default: {},
+				options: [
+					{
+						displayName: 'Reply Text',
+						name: 'replyText',
+						type: 'string',
+						typeOptions: { rows: 2 },
+						default: '',
+						placeholder: 'Welcome! You scanned {scene}.',
+						description: 'A text message WeChat shows the user right away (encrypted in safe mode). {scene}, {sceneId}, {openId}, {event} and {accountId} are replaced by the event\'s values; expressions are allowed. Empty: answer "success" and show nothing.',
+					},
+					{
+						displayName: 'Reply per Scene',
+						name: 'sceneReplies',
+						type: 'fixedCollection',
+						typeOptions: { multipleValues: true },
+						default: {},
+						description: 'A different reply text for some scenes; the first matching row wins, otherwise Reply Text is used',
+						options: [
+							{
+								displayName: 'Reply',
+								name: 'reply',
+								values: [
+									{
+										displayName: 'Scene',
+										name: 'scene',
+										type: 'string',
+										default: '',
+										placeholder: 'store_*',
+										description: 'Exact scene values, or prefixes ending in *, separated by commas',
+									},
+									{
+										displayName: 'Text',
+										name: 'text',
+										type: 'string',
+										default: '',
+										description: 'The reply; the same placeholders as Reply Text work here',
+									},
+								],
+							},
+						],
+					},
+					{
+						displayName: 'Require Encryption',
+						name: 'requireEncryption',
+						type: 'boolean',
+						default: false,
+						description: 'Whether to refuse plaintext pushes when the credential has an EncodingAESKey, so nobody can downgrade safe mode. Turn on once the account uses safe mode.',
+					},
+					{
+						displayName: 'Timestamp Tolerance (Seconds)',
+						name: 'timestampToleranceSeconds',
+						type: 'number',
+						typeOptions: { minValue: 0 },
+						default: 300,
+						description: 'Refuse pushes whose signed timestamp is further than this from the server clock (replays). 0 disables the check.',
+					},
+				],
+			},
+		],
+	};
+
+	// WeChat has no API to register the push URL: an administrator pastes it into the console by hand,
+	// so there is nothing to check, create or delete when the workflow is activated.
+	webhookMethods = {
+		default: {
+			async checkExists(this: IHookFunctions): Promise<boolean> {
+				return true;
+			},
+			async create(this: IHookFunctions): Promise<boolean> {
+				return true;
+			},
+			async delete(this: IHookFunctions): Promise<boolean> {
+				return true;
+			},
+		},
+	};
+
+	async webhook(this: IWebhookFunctions): Promise<IWebhookResponseData> {
+		const rejection = (status: number, reason: string): IWebhookResponseData => {
+			send(this, { status, body: reason });
+			return { noWebhookResponse: true };
+		};
+
+		let token: string;
+		let appId: string;
+		let cipher: WeChatCipher | undefined;
+		try {
+			const credentials = await this.getCredentials('weChatOfficialAccountApi');
+			token = String(credentials.token ?? '');
+			appId = String(credentials.appId ?? '').trim();
+			const encodingAESKey = String(credentials.encodingAESKey ?? '').trim();
+			const previousKey = String(credentials.previousEncodingAESKey ?? '').trim();
+			cipher = encodingAESKey ? cipherFor(encodingAESKey, appId, previousKey) : undefined;
+		} catch (error) {
+			this.logger.error(`WeChat Scan Trigger: the credential cannot be used: ${(error as Error).message}`);
+			return rejection(500, 'The WeChat credential of this trigger is incomplete or invalid');
+		}
+		if (!token) {
+			this.logger.error('WeChat Scan Trigger: the credential has no Token, so no push can be verified');
+			return rejection(500, 'The WeChat credential of this trigger has no Token');
+		}
+
+		const options = this.getNodeParameter('options', {}) as TriggerOptions;
+		const tolerance = options.timestampToleranceSeconds ?? 300;
+		const req = this.getRequestObject();
+
+		if (this.getWebhookName() === 'setup') {
+			const verification = verifyUrlRequest(req.query, token, tolerance, nowSeconds);
+			if (!verification.ok) return rejection(verification.status, verification.reason);
+			send(this, { status: 200, body: verification.echostr });
+			return { noWebhookResponse: true };
+		}
+
+		const rawBody = (req as { rawBody?: Buffer }).rawBody ?? (typeof req.body === 'string' ? req.body : undefined);
+		const opened = openWeChatPush(
+			{ query: req.query, rawBody },
+			{
+				token,
+				appId,
+				cipher,
+				requireEncryption: options.requireEncryption === true,
+				timestampToleranceSeconds: tolerance,
+				maxBodyBytes: DEFAULT_MAX_XML_BYTES,
+				nowSeconds,
+			},
+		);
+		if (!opened.ok) return rejection(opened.status, opened.reason);
+
+		const kind = classifyEvent(opened.message);
+		const events = this.getNodeParameter('events', []) as ScanEventKind[];
+		const filters = parseSceneFilters(this.getNodeParameter('sceneFilter', '') as string);
+		const event = toScanEventOutput(opened.message);
+		if (kind === null || !events.includes(kind) || !matchesSceneFilter(event.scene, filters)) {
+			send(this, { status: 200, body: 'success' });
+			return { noWebhookResponse: true };
+		}
+
+		const replyText = chooseReplyText(event, options.replyText ?? '', options.sceneReplies?.reply ?? []);
+		const reply = buildPassiveReply(opened, replyText, { nowSeconds });
+		send(this, {
+			status: 200,
+			body: reply,
+			contentType: reply === 'success' ? undefined : 'application/xml; charset=utf-8',
+		});
+
+		// A WeChat retry of a push already accepted gets the same answer but starts no second execution.
+		const node = this.getNode();
+		if (recentEventsFor(`${this.getWorkflow().id ?? ''}:${node.id}`).seen(dedupeKey(opened.message))) {
+			return { noWebhookResponse: true };
+		}
+		return { workflowData: [[{ json: event as unknown as IDataObject }]], noWebhookResponse: true };
+	}
+}

@@ -1,0 +1,166 @@
+/**
+ * WeChat push XML (protocol notes §5): a flat `<xml>` element whose children carry the fields, strings
+ * in CDATA and numbers as bare text. We parse the raw body ourselves because n8n's XML body parser
+ * lower-cases tag names.
+ */
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
+
+export type WeChatXmlFailure = 'too-large' | 'malformed' | 'doctype' | 'not-wechat-xml';
+
+const FAILURE_MESSAGES: Record<WeChatXmlFailure, string> = {
+	'too-large': 'XML body exceeds the size limit',
+	malformed: 'XML body is not well-formed',
+	doctype: 'XML body contains a DOCTYPE or ENTITY declaration, which is never accepted',
+	'not-wechat-xml': 'XML body is not a WeChat message (the root element must be <xml> with child elements)',
+};
+
+/** A body that is not an acceptable WeChat XML message. The message never quotes the body. */
+export class WeChatXmlError extends Error {
+	readonly reason: WeChatXmlFailure;
+
+	constructor(reason: WeChatXmlFailure) {
+		super(FAILURE_MESSAGES[reason]);
+		this.name = 'WeChatXmlError';
+		this.reason = reason;
+	}
+}
+
+export const DEFAULT_MAX_XML_BYTES = 64 * 1024;
+
+const DECLARATION_PATTERN = /<!(?:DOCTYPE|ENTITY)/i;
+/** WeChat's deepest documented element (SendPicsInfo/PicList/item/PicMd5Sum) is 5 levels below <xml>. */
+const MAX_NESTED_TAGS = 32;
+
+/**
+ * Created once: the per-push path only runs `parse`. Values stay strings (OpenIDs and scenes like
+ * "007" must survive), entity processing is off (no expansion, ever) and attributes are ignored.
+ */
+const parser = new XMLParser({
+	ignoreAttributes: true,
+	parseTagValue: false,
+	processEntities: false,
+	htmlEntities: false,
+	ignoreDeclaration: true,
+	ignorePiTags: true,
+	maxNestedTags: MAX_NESTED_TAGS,
+});
+
+/**
+ * Parses a WeChat XML body into its direct `<xml>` children, names and case as sent, values as
+ * strings with CDATA unwrapped. Nested elements (e.g. ScanCodeInfo of menu events) are skipped;
+ * for a repeated element the first occurrence wins. Entity references in non-CDATA text are kept
+ * verbatim (WeChat puts every string in CDATA). Bodies that mention `<!DOCTYPE` or `<!ENTITY` anywhere
+ * are refused outright, even inside CDATA. Throws WeChatXmlError.
+ */
+export function parseWeChatXml(raw: Buffer | string, maxBytes: number = DEFAULT_MAX_XML_BYTES): Record<string, string> {
+	const byteLength = typeof raw === 'string' ? Buffer.byteLength(raw, 'utf8') : raw.length;
+	if (byteLength > maxBytes) throw new WeChatXmlError('too-large');
+	let text = typeof raw === 'string' ? raw : raw.toString('utf8');
+	if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+	if (DECLARATION_PATTERN.test(text)) throw new WeChatXmlError('doctype');
+	if (XMLValidator.validate(text) !== true) throw new WeChatXmlError('malformed');
+
+	let document: unknown;
+	try {
+		document = parser.parse(text);
+	} catch {
+		// The validator accepts a few things the parser refuses (e.g. `__proto__` as a tag name, deep nesting).
+		document = undefined;
+	}
+	if (typeof document !== 'object' || document === null) throw new WeChatXmlError('malformed');
+	return flattenRoot(document as Record<string, unknown>);
+}
+
+function flattenRoot(document: Record<string, unknown>): Record<string, string> {
+	const rootNames = Object.keys(document);
+	if (rootNames.length !== 1 || rootNames[0] !== 'xml') throw new WeChatXmlError('not-wechat-xml');
+	const root = document.xml;
+	if (root === '') return {}; // <xml></xml> or <xml/>
+	if (typeof root !== 'object' || root === null || Array.isArray(root)) throw new WeChatXmlError('not-wechat-xml');
+	const message: Record<string, string> = {};
+	for (const name of Object.keys(root)) {
+		if (name === '#text') continue; // stray text between elements
+		const value = (root as Record<string, unknown>)[name];
+		const first = Array.isArray(value) ? value[0] : value;
+		if (typeof first === 'string') message[name] = first;
+	}
+	return message;
+}
+
+/**
+ * XML 1.0 forbids these characters even inside CDATA, and WeChat answers a reply that is not
+ * well-formed with a "service unavailable" notice, so they are dropped.
+ */
+// eslint-disable-next-line no-control-regex
+const XML_ILLEGAL_CHARACTERS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/g;
+
+/** One or more CDATA sections; a `]]>` in the value is split across two sections. */
+export function cdata(value: string): string {
+	const clean = value.replace(XML_ILLEGAL_CHARACTERS, '');
+	const escaped = clean.indexOf(']]>') === -1 ? clean : clean.split(']]>').join(']]]]><![CDATA[>');
+	return `<![CDATA[${escaped}]]>`;
+}
+
+const ELEMENT_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
+
+/**
+ * A flat WeChat XML document: strings in CDATA, numbers as bare text, in the given key order.
+ * Element names must be plain XML names (letters, digits, `_`, `.`, `-`).
+ */
+export function buildWeChatXml(fields: Record<string, string | number>): string {
+	let xml = '<xml>';
+	for (const name of Object.keys(fields)) {
+		if (!ELEMENT_NAME_PATTERN.test(name)) throw new Error(`Invalid XML element name: ${JSON.stringify(name)}`);
+		const value = fields[name];
+		xml += `<${name}>${typeof value === 'number' ? integerText(value, name) : cdata(value)}</${name}>`;
+	}
+	return `${xml}</xml>`;
+}
+
+function integerText(value: number, name: string): string {
+	if (!Number.isSafeInteger(value) || value < 0) throw new Error(`${name} must be a non-negative integer`);
+	return String(value);
+}
+
+export interface TextReply {
+	/** The user's OpenID: the incoming FromUserName. */
+	toUserName: string;
+	/** The account's original ID (`gh_...`): the incoming ToUserName. */
+	fromUserName: string;
+	/** Unix seconds. */
+	createTime: number;
+	content: string;
+}
+
+/** WeChat's passive text reply (protocol notes §5.4). */
+export function buildTextReplyXml(reply: TextReply): string {
+	return (
+		`<xml><ToUserName>${cdata(reply.toUserName)}</ToUserName>` +
+		`<FromUserName>${cdata(reply.fromUserName)}</FromUserName>` +
+		`<CreateTime>${integerText(reply.createTime, 'createTime')}</CreateTime>` +
+		`<MsgType><![CDATA[text]]></MsgType>` +
+		`<Content>${cdata(reply.content)}</Content></xml>`
+	);
+}
+
+export interface EncryptedReply {
+	encrypt: string;
+	msgSignature: string;
+	/** Unix seconds; the same text that went into msgSignature. */
+	timeStamp: string | number;
+	nonce: string;
+}
+
+const DIGITS_PATTERN = /^\d+$/;
+
+/** The safe-mode reply envelope (protocol notes §6). */
+export function buildEncryptedReplyXml(reply: EncryptedReply): string {
+	const timeStamp = String(reply.timeStamp);
+	if (!DIGITS_PATTERN.test(timeStamp)) throw new Error('timeStamp must be a string of digits');
+	return (
+		`<xml><Encrypt>${cdata(reply.encrypt)}</Encrypt>` +
+		`<MsgSignature>${cdata(reply.msgSignature)}</MsgSignature>` +
+		`<TimeStamp>${timeStamp}</TimeStamp>` +
+		`<Nonce>${cdata(reply.nonce)}</Nonce></xml>`
+	);
+}

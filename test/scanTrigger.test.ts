@@ -1,0 +1,278 @@
+import { randomBytes } from 'node:crypto';
+
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { buildScanPush, openEncryptedReply, sendScanPush, sendUrlVerification, type ScanPushOptions } from './simulator/push';
+import { CredentialStore } from './helpers/n8nHarness';
+import { startTriggerServer, type TriggerServer } from './helpers/webhookHarness';
+import { parseWeChatXml } from '../nodes/WeChatScanTrigger/helpers/xml';
+
+const APP_ID = 'wx8c0ffee0ddba11';
+const SERVER_TOKEN = ['campaign', 'Token', '2026'].join('');
+
+function randomAesKey(): string {
+	return randomBytes(40).toString('base64').replace(/[^A-Za-z0-9]/g, '').padEnd(43, 'A').slice(0, 43);
+}
+
+const AES_KEY = randomAesKey();
+const servers: TriggerServer[] = [];
+
+afterEach(async () => {
+	for (const server of servers.splice(0)) {
+		expect(server.thrownErrors).toEqual([]);
+		expect(server.unanswered).toBe(0);
+		await server.close();
+	}
+});
+
+async function trigger(parameters: Record<string, unknown> = {}, data: Record<string, string> = {}): Promise<TriggerServer> {
+	const store = new CredentialStore();
+	const credential = store.add('cred', 'weChatOfficialAccountApi', {
+		appId: APP_ID,
+		appSecret: 'unused-here',
+		token: SERVER_TOKEN,
+		encodingAESKey: AES_KEY,
+		...data,
+	});
+	const server = await startTriggerServer({ store, credential, parameters: parameters as never });
+	servers.push(server);
+	return server;
+}
+
+const push = (options: Partial<ScanPushOptions>): ScanPushOptions => ({
+	token: SERVER_TOKEN,
+	appId: APP_ID,
+	encodingAESKey: AES_KEY,
+	mode: 'plaintext',
+	event: 'subscribe',
+	...options,
+});
+
+async function postRaw(url: string, query: Record<string, string>, body: string | Buffer) {
+	const target = new URL(url);
+	for (const [key, value] of Object.entries(query)) target.searchParams.set(key, value);
+	const response = await fetch(target, { method: 'POST', headers: { 'Content-Type': 'text/xml' }, body, signal: AbortSignal.timeout(10_000) });
+	return { status: response.status, body: await response.text() };
+}
+
+describe('URL verification (GET)', () => {
+	it('echoes echostr as text/plain for a valid signature and starts nothing', async () => {
+		const server = await trigger();
+		const response = await sendUrlVerification(server.url, { token: SERVER_TOKEN, echostr: '4375120948345356249' });
+		expect(response.status).toBe(200);
+		expect(response.body).toBe('4375120948345356249');
+		expect(response.headers['content-type']).toMatch(/^text\/plain/);
+		expect(server.executions).toHaveLength(0);
+	});
+
+	it('refuses a wrong signature without echoing', async () => {
+		const server = await trigger();
+		const response = await sendUrlVerification(server.url, { token: 'someOtherToken', echostr: '123' });
+		expect(response.status).toBe(401);
+		expect(response.body).not.toContain('123');
+	});
+});
+
+describe('scan events', () => {
+	it.each(['plaintext', 'compatible', 'safe'] as const)('outputs a new follower with the scene, prefix removed (%s mode)', async (mode) => {
+		const server = await trigger();
+		const response = await sendScanPush(server.url, push({ mode, event: 'subscribe', scene: 'store_42', openId: 'o9AgO5Kd5ggOC-bXrbNODIiE3bGY', accountId: 'gh_97417a04a28d', ticket: 'TICKET+/=', createTime: 1714112445 }));
+		expect(response.status).toBe(200);
+		expect(response.body).toBe('success');
+		expect(response.headers['content-type']).toMatch(/^text\/plain/);
+		expect(server.executions).toHaveLength(1);
+		const [item] = server.executions[0];
+		expect(item.json).toEqual({
+			event: 'subscribe',
+			isNewFollower: true,
+			openId: 'o9AgO5Kd5ggOC-bXrbNODIiE3bGY',
+			accountId: 'gh_97417a04a28d',
+			scene: 'store_42',
+			sceneId: null,
+			ticket: 'TICKET+/=',
+			createTime: 1714112445,
+			message: {
+				ToUserName: 'gh_97417a04a28d',
+				FromUserName: 'o9AgO5Kd5ggOC-bXrbNODIiE3bGY',
+				CreateTime: '1714112445',
+				MsgType: 'event',
+				Event: 'subscribe',
+				EventKey: 'qrscene_store_42',
+				Ticket: 'TICKET+/=',
+			},
+		});
+	});
+
+	it('outputs an existing follower scan with a numeric scene as sceneId', async () => {
+		const server = await trigger();
+		await sendScanPush(server.url, push({ mode: 'safe', event: 'SCAN', scene: '123123' }));
+		const [item] = server.executions[0];
+		expect(item.json).toMatchObject({ event: 'SCAN', isNewFollower: false, scene: '123123', sceneId: 123123 });
+	});
+
+	it('keeps UTF-8 scenes intact', async () => {
+		const server = await trigger();
+		await sendScanPush(server.url, push({ mode: 'safe', event: 'SCAN', scene: '上海门店-海报🎉' }));
+		expect(server.executions[0][0].json.scene).toBe('上海门店-海报🎉');
+	});
+
+	it('starts nothing for events outside the selection, but still answers success', async () => {
+		const server = await trigger();
+		for (const event of ['subscribe', 'unsubscribe', 'LOCATION']) {
+			const response = await sendScanPush(server.url, push({ event }));
+			expect(response.status).toBe(200);
+			expect(response.body).toBe('success');
+		}
+		expect(server.executions).toHaveLength(0);
+	});
+
+	it('can fire on plain follows and unfollows when selected', async () => {
+		const server = await trigger({ events: ['subscribe', 'unsubscribe'] });
+		await sendScanPush(server.url, push({ event: 'subscribe' }));
+		await sendScanPush(server.url, push({ event: 'unsubscribe' }));
+		await sendScanPush(server.url, push({ event: 'subscribe', scene: 'store_1' }));
+		expect(server.executions.map(([item]) => [item.json.event, item.json.scene])).toEqual([
+			['subscribe', null],
+			['unsubscribe', null],
+		]);
+	});
+
+	it('filters scenes by exact value and prefix', async () => {
+		const server = await trigger({ sceneFilter: 'store_*, poster_spring' });
+		for (const scene of ['store_1', 'poster_spring', 'poster_summer', 'stor', 'store_42']) {
+			const response = await sendScanPush(server.url, push({ event: 'SCAN', scene }));
+			expect(response.body).toBe('success');
+		}
+		expect(server.executions.map(([item]) => item.json.scene)).toEqual(['store_1', 'poster_spring', 'store_42']);
+	});
+
+	it('answers every WeChat retry but executes the event once', async () => {
+		const server = await trigger();
+		const first = buildScanPush(push({ mode: 'safe', event: 'SCAN', scene: 'retry_me' }));
+		for (let delivery = 0; delivery < 4; delivery++) {
+			const response = await postRaw(server.url, first.query, first.body);
+			expect(response).toEqual({ status: 200, body: 'success' });
+		}
+		// A different event of the same user (another CreateTime) is not a retry.
+		await sendScanPush(server.url, push({ event: 'SCAN', scene: 'retry_me', openId: String(first.fields.FromUserName), createTime: Number(first.fields.CreateTime) + 1 }));
+		expect(server.executions).toHaveLength(2);
+	});
+});
+
+describe('passive replies', () => {
+	it('replies with WeChat text XML, identities swapped, placeholders filled (plaintext)', async () => {
+		const server = await trigger({ options: { replyText: '欢迎光临 {scene}！' } });
+		const response = await sendScanPush(server.url, push({ event: 'subscribe', scene: '门店_7', openId: 'oUser', accountId: 'gh_account' }));
+		expect(response.status).toBe(200);
+		expect(response.headers['content-type']).toMatch(/xml/);
+		const reply = parseWeChatXml(response.body);
+		expect(reply).toMatchObject({ ToUserName: 'oUser', FromUserName: 'gh_account', MsgType: 'text', Content: '欢迎光临 门店_7！' });
+		expect(Number(reply.CreateTime)).toBeGreaterThan(1_700_000_000);
+		expect(server.executions).toHaveLength(1);
+	});
+
+	it('encrypts the reply with a fresh msg_signature in safe mode', async () => {
+		const server = await trigger({ options: { replyText: 'Thanks for scanning {scene]]> ok' } });
+		const response = await sendScanPush(server.url, push({ mode: 'safe', event: 'SCAN', scene: 'A1', openId: 'oUser', accountId: 'gh_account' }));
+		const envelope = parseWeChatXml(response.body);
+		expect(Object.keys(envelope).sort()).toEqual(['Encrypt', 'MsgSignature', 'Nonce', 'TimeStamp']);
+		const opened = openEncryptedReply(response.body, { token: SERVER_TOKEN, appId: APP_ID, encodingAESKey: AES_KEY });
+		expect(opened.signatureValid).toBe(true);
+		expect(opened.fields).toMatchObject({ ToUserName: 'oUser', FromUserName: 'gh_account', MsgType: 'text', Content: 'Thanks for scanning {scene]]> ok' });
+	});
+
+	it('picks a reply per scene, falling back to the default text', async () => {
+		const server = await trigger({
+			options: {
+				replyText: 'Hello',
+				sceneReplies: { reply: [{ scene: 'store_*', text: 'Welcome to store {scene}' }, { scene: 'vip', text: 'Hi VIP' }] },
+			},
+		});
+		const texts: string[] = [];
+		for (const scene of ['store_9', 'vip', 'other']) {
+			const response = await sendScanPush(server.url, push({ event: 'SCAN', scene }));
+			texts.push(parseWeChatXml(response.body).Content);
+		}
+		expect(texts).toEqual(['Welcome to store store_9', 'Hi VIP', 'Hello']);
+	});
+});
+
+describe('rejections start no execution', () => {
+	it.each([
+		['a wrong signature (plaintext)', 401, (p: ReturnType<typeof buildScanPush>) => ({ ...p, query: { ...p.query, signature: 'f'.repeat(40) } })],
+		['a wrong msg_signature (safe)', 401, (p: ReturnType<typeof buildScanPush>) => ({ ...p, query: { ...p.query, msg_signature: '0'.repeat(40) } })],
+		['a stale timestamp', 403, null],
+		['malformed XML', 400, (p: ReturnType<typeof buildScanPush>) => ({ ...p, body: '<xml><ToUserName>oops</xml>' })],
+		['an XML entity bomb', 400, (p: ReturnType<typeof buildScanPush>) => ({ ...p, body: '<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><xml><Event>&b;</Event></xml>' })],
+		['an oversized body', 413, (p: ReturnType<typeof buildScanPush>) => ({ ...p, body: `<xml><Pad>${'x'.repeat(70 * 1024)}</Pad></xml>` })],
+	])('%s → %i', async (_name, status, tamper) => {
+		const server = await trigger();
+		const safe = _name.includes('safe');
+		const built = buildScanPush(push({ mode: safe ? 'safe' : 'plaintext', event: 'SCAN', scene: 's1', timestamp: tamper ? undefined : Math.floor(Date.now() / 1000) - 3600 }));
+		const request = tamper ? tamper(built) : built;
+		const response = await postRaw(server.url, request.query, request.body);
+		expect(response.status).toBe(status);
+		expect(server.executions).toHaveLength(0);
+	});
+
+	it('refuses a push encrypted for another AppID (403) and a tampered ciphertext (401)', async () => {
+		const server = await trigger();
+		const foreign = await sendScanPush(server.url, push({ mode: 'safe', event: 'SCAN', scene: 's', appId: 'wxotheraccount01' }));
+		expect(foreign.status).toBe(403);
+
+		const built = buildScanPush(push({ mode: 'safe', event: 'SCAN', scene: 's' }));
+		const encrypt = built.encrypt as string;
+		const flipped = (encrypt[10] === 'A' ? 'B' : 'A');
+		const tampered = encrypt.slice(0, 10) + flipped + encrypt.slice(11);
+		const { weChatSignature } = await import('../nodes/WeChatScanTrigger/helpers/signature');
+		const query = { ...built.query, msg_signature: weChatSignature([SERVER_TOKEN, built.query.timestamp, built.query.nonce, tampered]) };
+		const response = await postRaw(server.url, query, built.body.replace(encrypt, tampered));
+		// Garbled plaintext is refused either as undecryptable (401) or as not WeChat XML (400).
+		expect([400, 401]).toContain(response.status);
+		expect(server.executions).toHaveLength(0);
+	});
+
+	it('refuses a plaintext push when encryption is required (no downgrade)', async () => {
+		const server = await trigger({ options: { requireEncryption: true } });
+		const response = await sendScanPush(server.url, push({ mode: 'plaintext', event: 'SCAN', scene: 's' }));
+		expect(response.status).toBe(403);
+		const encrypted = await sendScanPush(server.url, push({ mode: 'safe', event: 'SCAN', scene: 's' }));
+		expect(encrypted.status).toBe(200);
+		expect(server.executions).toHaveLength(1);
+	});
+
+	it('refuses an encrypted push when the credential has no EncodingAESKey', async () => {
+		const server = await trigger({}, { encodingAESKey: '' });
+		const response = await sendScanPush(server.url, push({ mode: 'safe', event: 'SCAN', scene: 's' }));
+		expect(response.status).toBe(403);
+		expect(server.executions).toHaveLength(0);
+	});
+
+	it('answers 500 without executing when the credential has no Token or a malformed EncodingAESKey', async () => {
+		for (const data of [{ token: '' }, { encodingAESKey: 'too-short' }]) {
+			const server = await trigger({}, data);
+			const response = await sendScanPush(server.url, push({ event: 'SCAN', scene: 's', token: SERVER_TOKEN }));
+			expect(response.status).toBe(500);
+			expect(response.body).not.toContain('too-short');
+			expect(server.executions).toHaveLength(0);
+		}
+	});
+
+	it('honours a timestamp tolerance of 0 (disabled)', async () => {
+		const server = await trigger({ options: { timestampToleranceSeconds: 0 } });
+		const response = await sendScanPush(server.url, push({ event: 'SCAN', scene: 'old', timestamp: 1714112445 }));
+		expect(response.status).toBe(200);
+		expect(server.executions).toHaveLength(1);
+	});
+});
+
+describe('key rotation', () => {
+	it('accepts pushes under the previous EncodingAESKey and replies with that key', async () => {
+		const oldKey = randomAesKey();
+		const server = await trigger({ options: { replyText: 'ok' } }, { previousEncodingAESKey: oldKey });
+		const response = await sendScanPush(server.url, push({ mode: 'safe', event: 'SCAN', scene: 'rot', encodingAESKey: oldKey }));
+		expect(response.status).toBe(200);
+		expect(openEncryptedReply(response.body, { token: SERVER_TOKEN, appId: APP_ID, encodingAESKey: oldKey }).fields.Content).toBe('ok');
+		expect(server.executions).toHaveLength(1);
+	});
+});
