@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { buildScanPush, openEncryptedReply, sendScanPush, sendUrlVerification, type ScanPushOptions } from './simulator/push';
-import { CredentialStore } from './helpers/n8nHarness';
+import { CredentialStore, loggedLines } from './helpers/n8nHarness';
 import { startTriggerServer, type TriggerServer } from './helpers/webhookHarness';
 import { parseWeChatXml } from '../nodes/WeChatScanTrigger/helpers/xml';
 
@@ -256,6 +256,10 @@ describe('rejections start no execution', () => {
 			expect(response.body).not.toContain('too-short');
 			expect(server.executions).toHaveLength(0);
 		}
+		const logged = loggedLines.join('\n');
+		expect(logged).toContain('the credential has no Token');
+		expect(logged).toContain('EncodingAESKey must be exactly 43 letters or digits');
+		expect(logged).not.toContain('too-short');
 	});
 
 	it('honours a timestamp tolerance of 0 (disabled)', async () => {

@@ -3,9 +3,12 @@
  * credentials helper that behaves like n8n's: preAuthentication fills an empty expirable field and the
  * result is written back to the stored credential, which later executions read.
  */
-import { ExecutionLifecycleHooks, WorkflowExecute } from 'n8n-core';
+import { createRequire } from 'node:module';
+
+import { ErrorReporter, ExecutionLifecycleHooks, WorkflowExecute } from 'n8n-core';
 import {
 	ICredentialsHelper,
+	LoggerProxy,
 	Workflow,
 	type ICredentialDataDecryptedObject,
 	type ICredentialType,
@@ -29,6 +32,38 @@ import { WeChatQrCode } from '../../nodes/WeChatQrCode/WeChatQrCode.node';
 import { WeChatScanTrigger } from '../../nodes/WeChatScanTrigger/WeChatScanTrigger.node';
 
 export const PACKAGE = 'n8n-nodes-wechat-qrcode';
+
+// n8n-core has its own copies of these two packages: its DI container is the one that counts.
+const requireFromCore = createRequire(createRequire(import.meta.url).resolve('n8n-core'));
+const { Container } = requireFromCore('@n8n/di') as typeof import('@n8n/di');
+const { Logger } = requireFromCore('@n8n/backend-common') as typeof import('@n8n/backend-common');
+
+/** Every line n8n and the nodes log during the tests, so tests can check that no secret reaches a log. */
+export const loggedLines: string[] = [];
+
+function capture(level: string) {
+	return (message: string, meta?: object) => {
+		loggedLines.push(`${level} ${message} ${meta ? JSON.stringify(meta, (_k, v: unknown) => (v instanceof Error ? { message: v.message, stack: v.stack } : v)) : ''}`);
+	};
+}
+
+const capturingLogger = {
+	error: capture('error'),
+	warn: capture('warn'),
+	info: capture('info'),
+	debug: capture('debug'),
+	scoped: () => capturingLogger,
+};
+// n8n logs through LoggerProxy and through the DI Logger (what nodes get as `this.logger`).
+LoggerProxy.init(capturingLogger as never);
+Container.set(Logger, capturingLogger as unknown as InstanceType<typeof Logger>);
+
+// n8n reports every node failure through its ErrorReporter, which logs the error in full.
+Container.set(ErrorReporter, {
+	error: (error: unknown, options?: object) => capture('error-reporter')(error instanceof Error ? `${error.message} ${error.stack}` : String(error), options),
+	warn: (warning: unknown) => capture('error-reporter')(String(warning)),
+	info: (message: unknown) => capture('error-reporter')(String(message)),
+} as unknown as ErrorReporter);
 
 interface StoredCredential {
 	id: string;

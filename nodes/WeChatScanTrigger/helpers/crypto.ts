@@ -45,14 +45,14 @@ export class WeChatCryptoError extends Error {
  * EncodingAESKey → 32-byte AES key. The 43rd character often carries non-zero trailing bits, so the
  * base64 decode is lenient (Node ignores them), as WeChat's own SDKs do (trap §8.10).
  */
-export function parseEncodingAESKey(key: string): Buffer {
+export function parseEncodingAESKey(key: string, label = 'EncodingAESKey'): Buffer {
 	if (typeof key !== 'string' || !ENCODING_AES_KEY_PATTERN.test(key)) {
 		const length = typeof key === 'string' ? key.length : 0;
-		throw new Error(`EncodingAESKey must be exactly 43 letters or digits (got ${length} characters)`);
+		throw new Error(`${label} must be exactly 43 letters or digits (got ${length} characters)`);
 	}
 	const aesKey = Buffer.from(`${key}=`, 'base64');
 	if (aesKey.length !== AES_KEY_BYTES) {
-		throw new Error(`EncodingAESKey must decode to ${AES_KEY_BYTES} bytes (got ${aesKey.length})`);
+		throw new Error(`${label} must decode to ${AES_KEY_BYTES} bytes (got ${aesKey.length})`);
 	}
 	return aesKey;
 }
@@ -70,8 +70,8 @@ interface AesKey {
 	iv: Buffer;
 }
 
-function deriveAesKey(encodingAESKey: string): AesKey {
-	const key = parseEncodingAESKey(encodingAESKey);
+function deriveAesKey(encodingAESKey: string, label: string): AesKey {
+	const key = parseEncodingAESKey(encodingAESKey, label);
 	return { key, iv: key.subarray(0, 16) };
 }
 
@@ -85,6 +85,7 @@ function decryptWith(aes: AesKey, ciphertext: Buffer, appId: Buffer): DecryptAtt
 	const tail = decipher.final();
 	const plain = tail.length === 0 ? head : Buffer.concat([head, tail]);
 
+	// Every pad byte is checked, not just the last: WeChat's encoder always writes proper PKCS#7.
 	const pad = plain[plain.length - 1];
 	if (pad < 1 || pad > PAD_BLOCK_BYTES || pad > plain.length) return { failure: 'invalid-padding' };
 	for (let i = plain.length - pad; i < plain.length - 1; i++) {
@@ -111,11 +112,11 @@ export class WeChatCipher {
 	constructor(encodingAESKey: string, appId: string, previousEncodingAESKey?: string) {
 		if (typeof appId !== 'string' || appId === '') throw new Error('An AppID is required to decrypt WeChat pushes');
 		this.keys = {
-			current: deriveAesKey(encodingAESKey),
+			current: deriveAesKey(encodingAESKey, 'EncodingAESKey'),
 			previous:
 				previousEncodingAESKey === undefined || previousEncodingAESKey === ''
 					? undefined
-					: deriveAesKey(previousEncodingAESKey),
+					: deriveAesKey(previousEncodingAESKey, 'Previous EncodingAESKey'),
 		};
 		this.appId = Buffer.from(appId, 'utf8');
 	}

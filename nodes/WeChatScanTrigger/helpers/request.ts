@@ -101,6 +101,7 @@ function readQuery<Name extends string>(query: unknown, names: readonly Name[]):
 	return values;
 }
 
+/** Parsed messages hold only string values, so `ok === false` always means a rejection. */
 function isRejected(value: object): value is RejectedPush {
 	return (value as { ok?: unknown }).ok === false;
 }

@@ -47,10 +47,11 @@ const parser = new XMLParser({
 
 /**
  * Parses a WeChat XML body into its direct `<xml>` children, names and case as sent, values as
- * strings with CDATA unwrapped. Nested elements (e.g. ScanCodeInfo of menu events) are skipped;
- * for a repeated element the first occurrence wins. Entity references in non-CDATA text are kept
- * verbatim (WeChat puts every string in CDATA). Bodies that mention `<!DOCTYPE` or `<!ENTITY` anywhere
- * are refused outright, even inside CDATA. Throws WeChatXmlError.
+ * strings with CDATA unwrapped (line endings normalised to LF, as XML requires). Nested elements
+ * (e.g. ScanCodeInfo of menu events) are skipped; for a repeated element the first occurrence wins.
+ * Entity references in non-CDATA text are kept verbatim (WeChat puts every string in CDATA). Bodies
+ * that mention `<!DOCTYPE` or `<!ENTITY` anywhere are refused outright, even inside CDATA.
+ * Throws WeChatXmlError.
  */
 export function parseWeChatXml(raw: Buffer | string, maxBytes: number = DEFAULT_MAX_XML_BYTES): Record<string, string> {
 	const byteLength = typeof raw === 'string' ? Buffer.byteLength(raw, 'utf8') : raw.length;

@@ -1,0 +1,310 @@
+import jpeg from 'jpeg-js';
+import jsQR from 'jsqr';
+import type { INodeExecutionData } from 'n8n-workflow';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+
+import { startSimulator, type WeChatSimulator } from './simulator';
+import { CredentialStore, loggedLines, runNode, type NodeRunResult } from './helpers/n8nHarness';
+
+let sim: WeChatSimulator;
+
+beforeAll(async () => {
+	sim = await startSimulator();
+});
+
+afterAll(async () => {
+	await sim.close();
+});
+
+beforeEach(() => {
+	sim.reset();
+});
+
+function newCredential(data: Record<string, string> = {}) {
+	const store = new CredentialStore();
+	const credential = store.add('wechat', 'weChatOfficialAccountApi', {
+		appId: sim.appId,
+		appSecret: sim.appSecret,
+		token: 'serverToken123',
+		encodingAESKey: '',
+		apiBaseUrl: sim.apiBaseUrl,
+		mpBaseUrl: `${sim.mpBaseUrl}/`,
+		...data,
+	});
+	return { store, credential };
+}
+
+function decodeQr(item: INodeExecutionData, property = 'data'): string | undefined {
+	const binary = item.binary?.[property];
+	expect(binary?.mimeType).toBe('image/jpeg');
+	const image = jpeg.decode(Buffer.from(binary?.data ?? '', 'base64'), { useTArray: true });
+	return jsQR(new Uint8ClampedArray(image.data.buffer), image.width, image.height)?.data;
+}
+
+/** Every text a user or a log could see from this run: output, errors, descriptions. */
+function visibleText(result: NodeRunResult): string {
+	return JSON.stringify({ items: result.items?.map((i) => i.json), error: result.error && { message: result.error.message, description: result.error.description, context: result.error.context } });
+}
+
+const createTicket = (parameters: Record<string, unknown>) => ({ resource: 'qrCode', operation: 'createTicket', ...parameters });
+const items = (n: number) => Array.from({ length: n }, (_, i) => ({ json: { i } }));
+
+describe('Create QR Ticket', () => {
+	it('creates a temporary numeric-scene code with the right body, and its image URL works', async () => {
+		const { store, credential } = newCredential();
+		const result = await runNode({ store, credential, parameters: createTicket({ qrType: 'temporary', sceneType: 'id', sceneId: 4294967295, expireSeconds: 86400 }) });
+		expect(result.error).toBeUndefined();
+		const [item] = result.items ?? [];
+		expect(item.json).toMatchObject({ qrType: 'temporary', actionName: 'QR_SCENE', scene: 4294967295, expireSeconds: 86400 });
+		expect(Date.parse(String(item.json.expiresAt)) - Date.now()).toBeGreaterThan(86_000_000);
+		expect(item.json.url).toMatch(/^http:\/\/weixin\.qq\.com\/q\//);
+		expect(item.json.imageUrl).toBe(`${sim.mpBaseUrl}/cgi-bin/showqrcode?ticket=${encodeURIComponent(String(item.json.ticket))}`);
+		expect(item.pairedItem).toEqual({ item: 0 });
+
+		const [sent] = sim.requestsTo('/cgi-bin/qrcode/create');
+		expect(sent.body).toEqual({ action_name: 'QR_SCENE', action_info: { scene: { scene_id: 4294967295 } }, expire_seconds: 86400 });
+		const image = await fetch(String(item.json.imageUrl));
+		expect(image.status).toBe(200);
+	});
+
+	it('creates a permanent string-scene code (QR_LIMIT_STR_SCENE, no expiry) with its image attached', async () => {
+		const { store, credential } = newCredential();
+		const result = await runNode({
+			store,
+			credential,
+			parameters: createTicket({ qrType: 'permanent', sceneType: 'string', sceneStr: '门店_上海_042', options: { downloadImage: true, binaryPropertyName: 'qr' } }),
+		});
+		expect(result.error).toBeUndefined();
+		const [item] = result.items ?? [];
+		expect(item.json).toMatchObject({ actionName: 'QR_LIMIT_STR_SCENE', scene: '门店_上海_042', expireSeconds: null, expiresAt: null });
+		expect(sim.requestsTo('/cgi-bin/qrcode/create')[0].body).toEqual({ action_name: 'QR_LIMIT_STR_SCENE', action_info: { scene: { scene_str: '门店_上海_042' } } });
+		expect(decodeQr(item, 'qr')).toBe(item.json.url);
+		expect(item.binary?.qr.fileName).toMatch(/^qrcode-.*\.jpg$/);
+	});
+
+	it('fails only the invalid items, naming the parameter and range, and never calls WeChat for them', async () => {
+		const { store, credential } = newCredential();
+		const result = await runNode({
+			store,
+			credential,
+			continueOnFail: true,
+			items: [{ json: { id: 5 } }, { json: { id: 100001 } }, { json: { id: 7 } }, { json: { id: 'x' } }],
+			parameters: createTicket({ qrType: 'permanent', sceneType: 'id', sceneId: '={{ $json.id }}' }),
+		});
+		const outputs = result.items ?? [];
+		expect(outputs.map((o) => o.pairedItem)).toEqual([{ item: 0 }, { item: 1 }, { item: 2 }, { item: 3 }]);
+		expect(outputs[0].json.scene).toBe(5);
+		expect(outputs[1].json.error).toBe('sceneId must be a whole number from 1 to 100000; got 100001');
+		expect(outputs[2].json.scene).toBe(7);
+		expect(String(outputs[3].json.error)).toContain('sceneId must be a whole number from 1 to 100000');
+		expect(sim.requestsTo('/cgi-bin/qrcode/create')).toHaveLength(2);
+	});
+
+	it('stops at the first invalid item without Continue On Fail, with a NodeOperationError', async () => {
+		const { store, credential } = newCredential();
+		const result = await runNode({ store, credential, parameters: createTicket({ qrType: 'temporary', sceneType: 'string', sceneStr: 'x'.repeat(65), expireSeconds: 600 }) });
+		expect(result.error?.name).toBe('NodeOperationError');
+		expect(result.error?.message).toBe('sceneStr must be 1 to 64 characters long; got 65 characters');
+		expect(result.error?.description).toContain('sceneStr');
+		expect(sim.requestsTo('/cgi-bin/qrcode/create')).toHaveLength(0);
+	});
+
+	it('refuses expireSeconds outside 60..2592000', async () => {
+		const { store, credential } = newCredential();
+		const result = await runNode({ store, credential, continueOnFail: true, items: items(2), parameters: createTicket({ qrType: 'temporary', sceneType: 'id', sceneId: 1, expireSeconds: '={{ $json.i === 0 ? 59 : 2592001 }}' }) });
+		expect(result.items?.map((o) => o.json.error)).toEqual([
+			'expireSeconds must be a whole number from 60 to 2592000; got 59',
+			'expireSeconds must be a whole number from 60 to 2592000; got 2592001',
+		]);
+	});
+});
+
+describe('Get QR Image', () => {
+	it('downloads the JPEG of a ticket into binary data; the QR decodes to the ticket URL', async () => {
+		const { store, credential } = newCredential();
+		const created = await runNode({ store, credential, parameters: createTicket({ qrType: 'temporary', sceneType: 'string', sceneStr: 'poster', expireSeconds: 600 }) });
+		const ticket = String(created.items?.[0].json.ticket);
+		expect(ticket).toMatch(/[+/]/);
+		const result = await runNode({ store, credential, items: [{ json: { ticket } }], parameters: { resource: 'qrCode', operation: 'getImage', ticket: '={{ $json.ticket }}', binaryPropertyName: 'image' } });
+		expect(result.error).toBeUndefined();
+		const [item] = result.items ?? [];
+		expect(decodeQr(item, 'image')).toBe(created.items?.[0].json.url);
+		expect(item.json).toMatchObject({ ticket, mimeType: 'image/jpeg' });
+		expect(Number(item.json.fileSize)).toBeGreaterThan(500);
+	});
+
+	it('reports an unknown or expired ticket clearly, per item', async () => {
+		const { store, credential } = newCredential();
+		const created = await runNode({ store, credential, parameters: createTicket({ qrType: 'temporary', sceneType: 'id', sceneId: 9, expireSeconds: 60 }) });
+		const ticket = String(created.items?.[0].json.ticket);
+		sim.advanceTime(61);
+		const result = await runNode({
+			store,
+			credential,
+			continueOnFail: true,
+			items: [{ json: { ticket } }, { json: { ticket: 'gQH47joAAAAAAAAAASxodHRwOi8vd2VpeGluLnFxLmNvbS9xL2taZ2Z3TVRtNzJXV1Brb3ZhYmJJAAIEZ23sUwMEmm3sUw==' } }, { json: { ticket: '' } }],
+			parameters: { resource: 'qrCode', operation: 'getImage', ticket: '={{ $json.ticket }}', binaryPropertyName: 'data' },
+		});
+		const outputs = result.items ?? [];
+		expect(outputs[0].json.error).toBe('Invalid or expired QR ticket');
+		expect(String(outputs[0].json.description)).toContain('HTTP 404');
+		expect(outputs[0].binary).toBeUndefined();
+		expect(outputs[1].json.error).toBe('Invalid or expired QR ticket');
+		expect(String(outputs[2].json.error)).toContain('ticket must be the ticket string');
+	});
+});
+
+describe('Short links', () => {
+	it('explains that WeChat no longer shortens URLs and points to short keys', async () => {
+		const { store, credential } = newCredential();
+		const result = await runNode({ store, credential, parameters: { resource: 'shortLink', operation: 'shortenUrl', longUrl: 'https://example.com/spring?channel=poster', options: {} } });
+		expect(result.error?.message).toBe('WeChat no longer shortens URLs');
+		expect(result.error?.description).toContain('Create Short Key');
+		expect(sim.requestsTo('/cgi-bin/shorturl')[0].body).toEqual({ action: 'long2short', long_url: 'https://example.com/spring?channel=poster' });
+	});
+
+	it('returns the original URL when asked to, also when WeChat answers 45103', async () => {
+		for (const mode of ['echo', 'retired'] as const) {
+			const retired = await startSimulator({ shortUrlMode: mode });
+			try {
+				const { store, credential } = newCredential({ apiBaseUrl: retired.apiBaseUrl, appId: retired.appId, appSecret: retired.appSecret });
+				const result = await runNode({ store, credential, parameters: { resource: 'shortLink', operation: 'shortenUrl', longUrl: 'https://example.com/a', options: { returnOriginalIfNotShortened: true } } });
+				expect(result.items?.[0].json).toEqual({ longUrl: 'https://example.com/a', shortUrl: 'https://example.com/a', shortened: false });
+			} finally {
+				await retired.close();
+			}
+		}
+	});
+
+	it('stores and resolves campaign data behind a short key', async () => {
+		const { store, credential } = newCredential();
+		const longData = JSON.stringify({ campaign: '春季促销', store: 42, coupon: 'A7'.repeat(100) });
+		const created = await runNode({ store, credential, parameters: { resource: 'shortLink', operation: 'createShortKey', longData, expireSeconds: 3600 } });
+		const shortKey = String(created.items?.[0].json.shortKey);
+		expect(shortKey).toMatch(/^[A-Za-z0-9]{15}$/);
+		sim.advanceTime(100);
+		const resolved = await runNode({ store, credential, items: [{ json: { scene: shortKey } }], parameters: { resource: 'shortLink', operation: 'resolveShortKey', shortKey: '={{ $json.scene }}' } });
+		expect(resolved.items?.[0].json).toMatchObject({ shortKey, longData });
+		// The time remaining: 3600 minus the 100 s that passed (and a fraction of a second of real time).
+		expect([3499, 3500]).toContain(resolved.items?.[0].json.expireSeconds);
+		expect(typeof resolved.items?.[0].json.createTime).toBe('number');
+	});
+
+	it('refuses long data over 4 KB before calling WeChat, and explains an unknown key', async () => {
+		const { store, credential } = newCredential();
+		const tooLong = await runNode({ store, credential, parameters: { resource: 'shortLink', operation: 'createShortKey', longData: '码'.repeat(1400), expireSeconds: 60 } });
+		expect(tooLong.error?.message).toBe('longData must be 1 to 4096 bytes of UTF-8 text; got 4200 bytes');
+		expect(sim.requestsTo('/cgi-bin/shorten/gen')).toHaveLength(0);
+		const unknown = await runNode({ store, credential, parameters: { resource: 'shortLink', operation: 'resolveShortKey', shortKey: 'AAAAAAAAAAAAAAA' } });
+		expect(unknown.error?.name).toBe('NodeApiError');
+		expect(unknown.error?.message).toBe('WeChat error 9410012: Short key unknown, expired or from another account');
+	});
+});
+
+describe('access token', () => {
+	it('uses one stable token for 1,000 items, persists it, and reuses it in the next execution', async () => {
+		const { store, credential } = newCredential();
+		const result = await runNode({ store, credential, items: items(1000), parameters: createTicket({ qrType: 'temporary', sceneType: 'id', sceneId: '={{ $json.i + 1 }}', expireSeconds: 600 }) });
+		expect(result.error).toBeUndefined();
+		expect(result.items).toHaveLength(1000);
+		expect(new Set(result.items?.map((i) => i.json.scene)).size).toBe(1000);
+		expect(sim.tokenFetches()).toBe(1);
+		expect(sim.requestsTo('/cgi-bin/stable_token')[0]).toMatchObject({ method: 'POST', body: { grant_type: 'client_credential', appid: sim.appId, force_refresh: false } });
+		expect(sim.requestsTo('/cgi-bin/token')).toHaveLength(0);
+		const persisted = store.stored('wechat').accessToken;
+		expect(sim.issuedTokens()).toContain(persisted);
+
+		await runNode({ store, credential, items: items(3), parameters: createTicket({ qrType: 'temporary', sceneType: 'id', sceneId: 1, expireSeconds: 600 }) });
+		expect(sim.tokenFetches()).toBe(1);
+	});
+
+	it('refetches once and replays once when the token has expired, without forcing a refresh', async () => {
+		const { store, credential } = newCredential();
+		await runNode({ store, credential, parameters: createTicket({ qrType: 'temporary', sceneType: 'id', sceneId: 1, expireSeconds: 600 }) });
+		const before = store.stored('wechat').accessToken;
+		sim.reset();
+		sim.expireAllTokens();
+		const result = await runNode({ store, credential, items: items(5), parameters: createTicket({ qrType: 'temporary', sceneType: 'id', sceneId: 2, expireSeconds: 600 }) });
+		expect(result.error).toBeUndefined();
+		expect(result.items).toHaveLength(5);
+		expect(sim.tokenFetches()).toBe(1);
+		expect(sim.requestsTo('/cgi-bin/stable_token').map((r) => (r.body as { force_refresh: boolean }).force_refresh)).toEqual([false]);
+		expect(sim.requestsTo('/cgi-bin/qrcode/create')).toHaveLength(6);
+		expect(store.stored('wechat').accessToken).not.toBe(before);
+	});
+
+	it('forces one refresh only when WeChat hands back the very token it refused', async () => {
+		const { store, credential } = newCredential({ appId: sim.appId });
+		await runNode({ store, credential, parameters: createTicket({ qrType: 'temporary', sceneType: 'id', sceneId: 1, expireSeconds: 600 }) });
+		sim.reset();
+		// WeChat says 40001 for a token that stable_token (normal mode) still returns.
+		sim.addFault({ path: '/cgi-bin/qrcode/create', errcode: 40001, times: 1 });
+		const result = await runNode({ store, credential, items: items(3), parameters: createTicket({ qrType: 'temporary', sceneType: 'id', sceneId: 3, expireSeconds: 600 }) });
+		expect(result.error).toBeUndefined();
+		expect(sim.requestsTo('/cgi-bin/stable_token').map((r) => (r.body as { force_refresh: boolean }).force_refresh)).toEqual([false, true]);
+
+		// Within 30 s another refusal gets a normal refetch and replay only, and then a clear error.
+		sim.reset();
+		sim.addFault({ path: '/cgi-bin/qrcode/create', errcode: 40001, times: 2 });
+		const again = await runNode({ store, credential, parameters: createTicket({ qrType: 'temporary', sceneType: 'id', sceneId: 3, expireSeconds: 600 }) });
+		expect(sim.requestsTo('/cgi-bin/stable_token').map((r) => (r.body as { force_refresh: boolean }).force_refresh)).toEqual([false]);
+		expect(sim.requestsTo('/cgi-bin/qrcode/create')).toHaveLength(2);
+		expect(again.error?.message).toContain('WeChat error 40001');
+	});
+
+	it('recovers when another system invalidated the stable token', async () => {
+		const { store, credential } = newCredential();
+		await runNode({ store, credential, parameters: createTicket({ qrType: 'temporary', sceneType: 'id', sceneId: 1, expireSeconds: 600 }) });
+		sim.reset();
+		sim.invalidateStableToken();
+		const result = await runNode({ store, credential, items: items(2), parameters: createTicket({ qrType: 'temporary', sceneType: 'id', sceneId: 1, expireSeconds: 600 }) });
+		expect(result.error).toBeUndefined();
+		expect(sim.requestsTo('/cgi-bin/stable_token')).toHaveLength(1);
+	});
+
+	it.each([
+		['a wrong AppSecret', { appSecret: 'wrong-secret-value' }, 'WeChat error 40125', 'AppSecret'],
+		['a wrong AppID', { appId: 'wxnotmyapp0000000' }, 'WeChat error 40013', 'AppID'],
+	])('fails clearly on %s', async (_name, data, message, hint) => {
+		const { store, credential } = newCredential(data);
+		const result = await runNode({ store, credential, parameters: createTicket({ qrType: 'temporary', sceneType: 'id', sceneId: 1, expireSeconds: 600 }) });
+		expect(result.error?.name).toBe('NodeApiError');
+		expect(result.error?.message).toContain(message);
+		expect(result.error?.description).toContain(hint);
+		expect(store.stored('wechat').accessToken ?? '').toBe('');
+		expect(visibleText(result)).not.toContain(data.appSecret ?? sim.appSecret);
+	});
+
+	it('names the IP to add when the caller is not on the allow-list', async () => {
+		const { store, credential } = newCredential();
+		sim.setAllowedIps(['203.0.113.7']);
+		try {
+			const result = await runNode({ store, credential, parameters: createTicket({ qrType: 'temporary', sceneType: 'id', sceneId: 1, expireSeconds: 600 }) });
+			expect(result.error?.message).toContain('WeChat error 40164');
+			expect(result.error?.description).toMatch(/Add 127\.0\.0\.1 .*whitelist/);
+		} finally {
+			sim.setAllowedIps(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
+		}
+	});
+
+	it('keeps secrets and tokens out of every error text, even for transport failures', async () => {
+		const { store, credential } = newCredential();
+		await runNode({ store, credential, parameters: createTicket({ qrType: 'temporary', sceneType: 'id', sceneId: 1, expireSeconds: 600 }) });
+		const token = String(store.stored('wechat').accessToken);
+		const texts: string[] = [];
+		for (const fault of [{ httpStatus: 502 }, { drop: true }, { errcode: 48001 }, { errcode: 45009 }]) {
+			sim.clearFaults();
+			sim.addFault({ path: '/cgi-bin/qrcode/create', ...fault });
+			const result = await runNode({ store, credential, parameters: createTicket({ qrType: 'temporary', sceneType: 'id', sceneId: 1, expireSeconds: 600 }) });
+			expect(result.error?.name).toBe('NodeApiError');
+			texts.push(visibleText(result), String(result.error?.stack));
+		}
+		sim.clearFaults();
+		// What n8n and the node logged during these runs is searched too.
+		expect(loggedLines.join('\n')).toContain('WeChat error 45009');
+		const all = [...texts, ...loggedLines].join('\n');
+		expect(all).toContain('WeChat error 48001');
+		expect(all).toContain('WeChat error 45009');
+		for (const secret of [token, sim.appSecret, 'serverToken123', ...sim.issuedTokens()]) expect(all).not.toContain(secret);
+	});
+});
