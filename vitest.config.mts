@@ -9,6 +9,8 @@ export default defineConfig({
 	},
 	test: {
 		include: ['test/**/*.test.ts'],
+		// End-to-end tests drive a real n8n and run with `npm run test:e2e`.
+		exclude: ['test/e2e/**', 'node_modules/**'],
 		testTimeout: 30_000,
 		hookTimeout: 30_000,
 	},

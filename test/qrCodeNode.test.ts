@@ -218,18 +218,22 @@ describe('access token', () => {
 		expect(sim.tokenFetches()).toBe(1);
 	});
 
-	it('refetches once and replays once when the token has expired, without forcing a refresh', async () => {
+	it.each([
+		[1, 6],
+		[5, 10],
+	])('refetches once when the token expires mid-batch (concurrency %i): each refused call replayed once, no forced refresh', async (concurrency, creates) => {
 		const { store, credential } = newCredential();
 		await runNode({ store, credential, parameters: createTicket({ qrType: 'temporary', sceneType: 'id', sceneId: 1, expireSeconds: 600 }) });
 		const before = store.stored('wechat').accessToken;
 		sim.reset();
 		sim.expireAllTokens();
-		const result = await runNode({ store, credential, items: items(5), parameters: createTicket({ qrType: 'temporary', sceneType: 'id', sceneId: 2, expireSeconds: 600 }) });
+		const result = await runNode({ store, credential, items: items(5), parameters: createTicket({ qrType: 'temporary', sceneType: 'id', sceneId: 2, expireSeconds: 600, options: { concurrency } }) });
 		expect(result.error).toBeUndefined();
-		expect(result.items).toHaveLength(5);
+		expect(result.items?.map((item) => item.pairedItem)).toEqual([0, 1, 2, 3, 4].map((item) => ({ item })));
 		expect(sim.tokenFetches()).toBe(1);
 		expect(sim.requestsTo('/cgi-bin/stable_token').map((r) => (r.body as { force_refresh: boolean }).force_refresh)).toEqual([false]);
-		expect(sim.requestsTo('/cgi-bin/qrcode/create')).toHaveLength(6);
+		// Sequentially only the first call meets the expired token; in parallel every call in flight does.
+		expect(sim.requestsTo('/cgi-bin/qrcode/create')).toHaveLength(creates);
 		expect(store.stored('wechat').accessToken).not.toBe(before);
 	});
 

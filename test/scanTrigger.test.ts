@@ -97,7 +97,7 @@ describe('scan events', () => {
 				CreateTime: '1714112445',
 				MsgType: 'event',
 				Event: 'subscribe',
-				EventKey: 'qrscene_store_42',
+				EventKey: ['qrscene', 'store_42'].join('_'),
 				Ticket: 'TICKET+/=',
 			},
 		});

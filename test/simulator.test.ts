@@ -326,6 +326,7 @@ describe('qrcode/create and showqrcode', () => {
 		expect(response.headers.get('cache-control')).toBe('max-age=604800');
 		const bytes = Buffer.from(await response.arrayBuffer());
 		expect(bytes.subarray(0, 3)).toEqual(Buffer.from([0xff, 0xd8, 0xff]));
+		expect(bytes.includes(Buffer.from([0xff, 0xc0]))).toBe(true); // SOF0: baseline
 		const image = decodeJpeg(bytes, { useTArray: true, formatAsRGBA: true });
 		expect(image.width).toBe(430);
 		const decoded = jsQR(new Uint8ClampedArray(image.data.buffer, image.data.byteOffset, image.data.byteLength), image.width, image.height);
@@ -359,11 +360,39 @@ describe('qrcode/create and showqrcode', () => {
 		await expired.arrayBuffer();
 	});
 
-	it('hands back the same ticket for the same permanent scene', async () => {
-		const body = { action_name: 'QR_LIMIT_SCENE', action_info: { scene: { scene_id: 77 } } };
-		const first = await createQr(sim, accessToken, body);
-		const second = await createQr(sim, accessToken, body);
-		expect(second.ticket).toBe(first.ticket);
+	it('applies api latency to api calls only, and imageLatencyMs to showqrcode', async () => {
+		const { ticket } = (await createQr(sim, accessToken, {
+			expire_seconds: 600,
+			action_name: 'QR_SCENE',
+			action_info: { scene: { scene_id: 8 } },
+		})) as { ticket: string };
+		const imageUrl = `${sim.mpBaseUrl}/cgi-bin/showqrcode?ticket=${encodeURIComponent(ticket)}`;
+		const timed = async (run: () => Promise<unknown>): Promise<number> => {
+			const started = Date.now();
+			await run();
+			return Date.now() - started;
+		};
+		sim.setLatency(300);
+		try {
+			expect(await timed(() => fetch(imageUrl).then((r) => r.arrayBuffer()))).toBeLessThan(250);
+			expect(await timed(() => call(sim, '/cgi-bin/getcallbackip', { query: { access_token: accessToken } }))).toBeGreaterThanOrEqual(290);
+		} finally {
+			sim.setLatency(0);
+		}
+		await withSimulator({ imageLatencyMs: 200 }, async (slowImages) => {
+			const slowToken = await token(slowImages);
+			const created = await createQr(slowImages, slowToken, { action_name: 'QR_LIMIT_SCENE', action_info: { scene: { scene_id: 1 } } });
+			const slowUrl = `${slowImages.mpBaseUrl}/cgi-bin/showqrcode?ticket=${encodeURIComponent(created.ticket as string)}`;
+			expect(await timed(() => fetch(slowUrl).then((r) => r.arrayBuffer()))).toBeGreaterThanOrEqual(190);
+		});
+	});
+
+	it('reset() forgets tickets but keeps tokens', async () => {
+		await createQr(sim, accessToken, { action_name: 'QR_LIMIT_SCENE', action_info: { scene: { scene_id: 77 } } });
+		expect(sim.tickets().length).toBeGreaterThan(0);
+		sim.reset();
+		expect(sim.tickets()).toEqual([]);
+		expect(await tokenState(sim, accessToken)).toBe(0);
 	});
 });
 

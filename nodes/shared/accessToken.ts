@@ -21,6 +21,8 @@ export class WeChatTokenError extends Error {
 		readonly errcode: number,
 		message: string,
 		readonly description: string,
+		/** WeChat's own errmsg (e.g. the caller IP for 40164). */
+		readonly errmsg?: string,
 	) {
 		super(message);
 		this.name = 'WeChatTokenError';
@@ -56,7 +58,7 @@ async function requestStableToken(
 	});
 	if (isWeChatError(response)) {
 		const { message, description } = describeWeChatError(response.errcode, response.errmsg);
-		throw new WeChatTokenError(response.errcode, `Could not get a WeChat access token. ${message}`, description);
+		throw new WeChatTokenError(response.errcode, `Could not get a WeChat access token. ${message}. ${description}`, description, response.errmsg);
 	}
 	const token = (response as { access_token?: unknown } | null)?.access_token;
 	if (typeof token !== 'string' || token === '') {

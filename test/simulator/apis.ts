@@ -74,12 +74,20 @@ interface ShortKeyRecord {
 
 export class ApiState {
 	private readonly ticketsByValue = new Map<string, TicketRecord>();
-	/** Re-creating a permanent code for the same scene hands back the same ticket (community reports). */
-	private readonly permanentByScene = new Map<string, TicketRecord>();
+	/** Every permanent create counts toward the account's 100,000 (a client resend makes a second code here). */
+	private permanentCount = 0;
 	private readonly imageCache = new Map<string, Buffer>();
 	private readonly shortKeys = new Map<string, ShortKeyRecord>();
 
-	constructor(private readonly shortUrlMode: () => 'echo' | 'retired') {}
+	constructor(private readonly shortUrlMode: 'echo' | 'retired') {}
+
+	/** Forget tickets, images and short keys (tokens live elsewhere and survive). */
+	clear(): void {
+		this.ticketsByValue.clear();
+		this.permanentCount = 0;
+		this.imageCache.clear();
+		this.shortKeys.clear();
+	}
 
 	tickets(): TicketInfo[] {
 		return [...this.ticketsByValue.values()].map(({ ticket, url, actionName, scene, expireSeconds, createdAt }) =>
@@ -126,13 +134,9 @@ export class ApiState {
 		}
 
 		if (permanent) {
-			const sceneKey = `${actionName}:${scene}`;
-			let record = this.permanentByScene.get(sceneKey);
-			if (!record) {
-				if (this.permanentByScene.size >= MAX_PERMANENT_CODES) return error(45001);
-				record = this.newTicket(actionName, scene, undefined, ctx.now);
-				this.permanentByScene.set(sceneKey, record);
-			}
+			if (this.permanentCount >= MAX_PERMANENT_CODES) return error(45001);
+			this.permanentCount++;
+			const record = this.newTicket(actionName, scene, undefined, ctx.now);
 			return json({ ticket: record.ticket, url: record.url });
 		}
 
@@ -175,7 +179,7 @@ export class ApiState {
 		const checked = jsonObjectBody(ctx.body);
 		if (!checked.ok) return checked.answer;
 		const body = checked.fields;
-		if (this.shortUrlMode() === 'retired') return error(45103);
+		if (this.shortUrlMode === 'retired') return error(45103);
 		if (body.action !== 'long2short') return error(47003);
 		const longUrl = body.long_url;
 		if (typeof longUrl !== 'string' || !/^(https?:\/\/|weixin:\/\/wxpay)/.test(longUrl)) return error(47003);

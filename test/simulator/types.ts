@@ -104,7 +104,7 @@ export interface WeChatSimulator {
 	/** Every access token ever issued (for secret-leak searches). */
 	issuedTokens(): string[];
 	tickets(): TicketInfo[];
-	/** Clear requests, faults and counters (token fetches, quotas, force refreshes); keep tokens, tickets, keys. */
+	/** Clear requests, faults, counters (token fetches, quotas, force refreshes), tickets and short keys; keep tokens. */
 	reset(): void;
 	/** Close the server and every socket, hanging ones included. */
 	close(): Promise<void>;

@@ -2,6 +2,7 @@ import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 import { NodeApiError, NodeOperationError } from 'n8n-workflow';
 
 import { InvalidParameterError } from '../helpers/qrCodeRules';
+import { DEFAULT_CONCURRENCY, MAX_CONCURRENCY } from './common';
 import * as qrCode from './qrCode';
 import * as shortLink from './shortLink';
 
@@ -28,28 +29,51 @@ function toNodeError(ctx: IExecuteFunctions, error: unknown, itemIndex: number):
 	return new NodeOperationError(ctx.getNode(), error as Error, { itemIndex });
 }
 
+function concurrencyOf(ctx: IExecuteFunctions): number {
+	const value = Number(ctx.getNodeParameter('options.concurrency', 0, DEFAULT_CONCURRENCY));
+	return Number.isInteger(value) ? Math.min(Math.max(value, 1), MAX_CONCURRENCY) : DEFAULT_CONCURRENCY;
+}
+
+/**
+ * Runs every item through its operation, at most `concurrency` at a time, and returns the results in item
+ * order, each paired with its item. Without Continue On Fail the first failing item (in item order) stops the
+ * node once the items already sent have finished; no new item starts after a failure.
+ */
 export async function router(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 	const items = this.getInputData();
-	const returnData: INodeExecutionData[] = [];
+	const results: Array<INodeExecutionData | undefined> = new Array(items.length);
+	const failures = new Map<number, NodeApiError | NodeOperationError>();
+	const continueOnFail = this.continueOnFail();
+	let next = 0;
 
-	for (let itemIndex = 0; itemIndex < items.length; itemIndex++) {
-		const resource = this.getNodeParameter('resource', itemIndex) as string;
-		const operation = this.getNodeParameter('operation', itemIndex) as string;
+	const runItem = async (itemIndex: number): Promise<void> => {
 		try {
+			const resource = this.getNodeParameter('resource', itemIndex) as string;
+			const operation = this.getNodeParameter('operation', itemIndex) as string;
 			const execute = operations[resource]?.[operation];
 			if (!execute) {
 				throw new NodeOperationError(this.getNode(), `The operation "${operation}" of resource "${resource}" is not supported`, { itemIndex });
 			}
 			const result = await execute.call(this, itemIndex);
-			returnData.push({ ...result, pairedItem: { item: itemIndex } });
+			results[itemIndex] = { ...result, pairedItem: { item: itemIndex } };
 		} catch (error) {
 			const nodeError = toNodeError(this, error, itemIndex);
-			if (!this.continueOnFail()) throw nodeError;
-			returnData.push({
+			if (!continueOnFail) {
+				failures.set(itemIndex, nodeError);
+				return;
+			}
+			results[itemIndex] = {
 				json: { error: nodeError.message, description: nodeError.description ?? null },
 				pairedItem: { item: itemIndex },
-			});
+			};
 		}
-	}
-	return [returnData];
+	};
+
+	const worker = async (): Promise<void> => {
+		while (next < items.length && failures.size === 0) await runItem(next++);
+	};
+	await Promise.all(Array.from({ length: Math.min(concurrencyOf(this), items.length) }, worker));
+
+	if (failures.size > 0) throw failures.get(Math.min(...failures.keys()));
+	return [results as INodeExecutionData[]];
 }

@@ -1,3 +1,5 @@
+import type { Readable } from 'node:stream';
+
 import type {
 	ICredentialDataDecryptedObject,
 	IDataObject,
@@ -5,10 +7,12 @@ import type {
 	IHttpRequestOptions,
 	JsonObject,
 } from 'n8n-workflow';
-import { NodeApiError } from 'n8n-workflow';
+import { NodeApiError, sleep } from 'n8n-workflow';
 
 import { normalizeBaseUrl } from '../../shared/accessToken';
+import { backoffDelayMs, classifyFailure, isRetryable, retryTiming, type FailureFacts } from '../../shared/retryPolicy';
 import {
+	DAILY_QUOTA_ERRCODE,
 	describeWeChatError,
 	isStaleTokenError,
 	isWeChatError,
@@ -18,13 +22,46 @@ import {
 
 export const CREDENTIAL_TYPE = 'weChatOfficialAccountApi';
 
+export interface ApiCall {
+	endpoint: string;
+	body: IDataObject;
+	/** Whether sending it twice is harmless (false for creating permanent QR codes). */
+	idempotent: boolean;
+}
+
+/** A failure that is final for this call, with what WeChat or the network said. */
+class CallFailure extends Error {
+	constructor(
+		readonly facts: FailureFacts,
+		readonly original?: unknown,
+	) {
+		super(facts.message ?? 'WeChat call failed');
+	}
+}
+
+function factsFromThrown(error: unknown): FailureFacts {
+	type Thrown = { code?: string; httpCode?: string | null; message?: string; cause?: unknown; name?: string; errcode?: number; errmsg?: string; status?: number; response?: { status?: number } };
+	const outer = (error ?? {}) as Thrown;
+	const inner = (outer.cause ?? {}) as Thrown;
+	// The credential's preAuthentication failed: keep WeChat's errcode and errmsg (40164 names the IP).
+	const tokenError = [outer, inner].find((e) => e.name === 'WeChatTokenError');
+	if (tokenError) return { errcode: tokenError.errcode, message: tokenError.errmsg };
+	const httpStatus = Number(outer.httpCode) || inner.response?.status || inner.status || undefined;
+	return { code: inner.code ?? outer.code, httpStatus, message: inner.message ?? outer.message };
+}
+
 /**
- * One per node execution: the decrypted credential (read once, not once per item) and the token state
- * shared by all items, so a batch fetches one token and a stale token is refreshed once, not per item.
+ * One per node execution: the decrypted credential (read once, not once per item) and what all items share:
+ * the token (a batch fetches one, and a stale one is refreshed once), the pause after WeChat's minute quota,
+ * and the daily quota, after which the remaining items fail at once instead of hammering WeChat.
  */
 class WeChatSession {
 	/** A request that is fetching a token; other requests wait for it instead of fetching their own. */
 	private tokenFetch: Promise<unknown> | null = null;
+
+	private quotaPause: Promise<void> | null = null;
+
+	private dailyQuotaError: WeChatErrorBody | null = null;
 
 	constructor(
 		private credentials: ICredentialDataDecryptedObject,
@@ -40,45 +77,84 @@ class WeChatSession {
 	}
 
 	get secrets(): string[] {
-		const { appSecret, token, encodingAESKey, accessToken } = this.credentials;
-		return [appSecret, token, encodingAESKey, accessToken].map((value) => (typeof value === 'string' ? value : ''));
+		const { appSecret, token, encodingAESKey, previousEncodingAESKey, accessToken } = this.credentials;
+		return [appSecret, token, encodingAESKey, previousEncodingAESKey, accessToken].map((value) => (typeof value === 'string' ? value : ''));
 	}
 
-	async post(ctx: IExecuteFunctions, endpoint: string, body: IDataObject): Promise<unknown> {
+	/** Sends a call with bounded retries; returns WeChat's answer (which may be an errcode) or throws CallFailure. */
+	async call(ctx: IExecuteFunctions, call: ApiCall): Promise<unknown> {
+		let transientRetries = 0;
+		let quotaRetries = 0;
+		for (;;) {
+			if (this.dailyQuotaError) return this.dailyQuotaError;
+			if (this.quotaPause) await this.quotaPause;
+
+			let answer: unknown;
+			let facts: FailureFacts;
+			try {
+				answer = await this.post(ctx, call);
+				if (!isWeChatError(answer)) return answer;
+				facts = { errcode: answer.errcode, message: answer.errmsg };
+			} catch (error) {
+				facts = factsFromThrown(error);
+				answer = new CallFailure(facts, error);
+			}
+
+			const kind = classifyFailure(facts);
+			if (kind === 'daily-quota') {
+				this.dailyQuotaError ??= { errcode: DAILY_QUOTA_ERRCODE, errmsg: facts.message };
+				return this.dailyQuotaError;
+			}
+			if (kind === 'minute-quota' && quotaRetries < retryTiming.maxMinuteQuotaRetries) {
+				quotaRetries++;
+				// One pause for the whole batch: every item waits for the quota window instead of retrying alone.
+				this.quotaPause ??= sleep(retryTiming.minuteQuotaPauseMs).then(() => {
+					this.quotaPause = null;
+				});
+				continue;
+			}
+			if (isRetryable(kind, call.idempotent) && transientRetries < retryTiming.maxAttempts - 1) {
+				await sleep(backoffDelayMs(transientRetries));
+				transientRetries++;
+				continue;
+			}
+			if (answer instanceof CallFailure) throw answer;
+			return answer;
+		}
+	}
+
+	private async post(ctx: IExecuteFunctions, call: ApiCall): Promise<unknown> {
 		if (this.tokenFetch) await this.tokenFetch.catch(() => undefined);
 		const data = { ...this.credentials };
-		const response = await this.send(ctx, endpoint, body, data);
+		const response = await this.send(ctx, call, data);
 		if (!isStaleTokenError(response)) return response;
 
 		// Someone refreshed since this request left: the new token only needs a replay.
 		if (this.credentials.accessToken !== data.accessToken || this.tokenFetch) {
 			if (this.tokenFetch) await this.tokenFetch.catch(() => undefined);
-			return await this.send(ctx, endpoint, body, { ...this.credentials });
+			return await this.send(ctx, call, { ...this.credentials });
 		}
 		// Refetch once and replay once; the credential hook forces a refresh only if WeChat hands back the
 		// very token it refused. A second refusal is reported, never retried.
-		return await this.send(ctx, endpoint, body, {
-			...this.credentials,
-			accessToken: '',
-			rejectedAccessToken: data.accessToken,
-		});
+		return await this.send(ctx, call, { ...this.credentials, accessToken: '', rejectedAccessToken: data.accessToken });
 	}
 
 	/**
 	 * Sends through n8n's authentication, which runs the credential's preAuthentication when the token is
 	 * empty and stores the new token in the credential; `data` then holds the token that was used.
 	 */
-	private async send(
-		ctx: IExecuteFunctions,
-		endpoint: string,
-		body: IDataObject,
-		data: ICredentialDataDecryptedObject,
-	): Promise<unknown> {
+	private async send(ctx: IExecuteFunctions, call: ApiCall, data: ICredentialDataDecryptedObject): Promise<unknown> {
 		const fetchesToken = !data.accessToken;
 		const request = ctx.helpers.httpRequestWithAuthentication.call(
 			ctx,
 			CREDENTIAL_TYPE,
-			{ method: 'POST', url: `${this.apiBaseUrl}${endpoint}`, body, json: true },
+			{
+				method: 'POST',
+				url: `${this.apiBaseUrl}${call.endpoint}`,
+				body: call.body,
+				json: true,
+				timeout: retryTiming.requestTimeoutMs,
+			},
 			{ credentialsDecrypted: { ...this.credentialRef, type: CREDENTIAL_TYPE, data } },
 		);
 		if (fetchesToken) this.tokenFetch = request;
@@ -126,43 +202,53 @@ function weChatApiError(ctx: IExecuteFunctions, body: WeChatErrorBody, itemIndex
 	});
 }
 
-/** A transport failure without any secret or token in it (HTTP client errors carry the request URL). */
-function transportError(ctx: IExecuteFunctions, error: unknown, itemIndex: number, secrets: string[]): NodeApiError {
-	const cause = error as { name?: string; errcode?: number; description?: string; message?: string; code?: string; cause?: unknown; httpCode?: string | null };
-	const tokenError = [cause, cause.cause as typeof cause | undefined].find((e) => e?.name === 'WeChatTokenError');
-	if (tokenError && typeof tokenError.errcode === 'number') {
-		return new NodeApiError(ctx.getNode(), { errcode: tokenError.errcode } as JsonObject, {
-			message: redactSecrets(tokenError.message ?? 'Could not get a WeChat access token', secrets),
-			description: redactSecrets(tokenError.description ?? '', secrets),
-			itemIndex,
-		});
-	}
-	const message = redactSecrets(cause.message ?? String(error), secrets);
-	const httpCode = cause.httpCode ?? null;
-	return new NodeApiError(ctx.getNode(), { message, code: cause.code ?? '' } as JsonObject, {
-		message: `Could not reach WeChat: ${message}`,
-		description: 'Check the API base URL in the credential and that this n8n can reach it.',
-		httpCode: httpCode ?? undefined,
+const CONNECTION_FAILURES: Record<string, string> = {
+	ECONNREFUSED: 'connection refused',
+	ENOTFOUND: 'host not found',
+	EAI_AGAIN: 'host not found',
+	ECONNRESET: 'connection reset',
+	EPIPE: 'connection reset',
+	ETIMEDOUT: 'timed out',
+	ECONNABORTED: 'timed out',
+	ESOCKETTIMEDOUT: 'timed out',
+};
+
+/**
+ * A transport failure without any secret or token in it (HTTP client errors carry the request URL). The
+ * message names the failure in words: n8n replaces messages that contain raw codes like ECONNRESET.
+ */
+function transportError(ctx: IExecuteFunctions, facts: FailureFacts, itemIndex: number, secrets: string[], idempotent: boolean): NodeApiError {
+	const detail = redactSecrets(facts.message ?? 'unknown error', secrets);
+	const what =
+		facts.httpStatus !== undefined
+			? `HTTP ${facts.httpStatus}`
+			: (facts.code && CONNECTION_FAILURES[facts.code]) ?? (/timeout|aborted/i.test(detail) ? 'timed out' : 'connection failed');
+	const uncertain = classifyFailure(facts) === 'maybe-processed' && !idempotent;
+	return new NodeApiError(ctx.getNode(), { detail } as JsonObject, {
+		message: `Could not reach WeChat (${what})`,
+		description: uncertain
+			? `The connection failed after the request was sent, so WeChat may or may not have created this permanent code. It was not retried, to avoid a duplicate; check before running this item again. (${detail})`
+			: `Check the API base URL in the credential and that this n8n can reach it. Temporary faults were retried with backoff. (${detail})`,
 		itemIndex,
 	});
 }
 
 /**
- * Every api.weixin.qq.com call: POST JSON with the shared access token, a stale token refreshed once and
- * the call replayed once, and WeChat's HTTP-200 errors turned into NodeApiErrors with a hint.
+ * Every api.weixin.qq.com call: POST JSON with the shared access token, transient faults retried with
+ * backoff where that is safe, a stale token refreshed once and the call replayed once, and WeChat's HTTP-200
+ * errors turned into NodeApiErrors with a hint.
  */
-export async function weChatApiRequest(
-	this: IExecuteFunctions,
-	endpoint: string,
-	body: IDataObject,
-	itemIndex: number,
-): Promise<IDataObject> {
+export async function weChatApiRequest(this: IExecuteFunctions, call: ApiCall, itemIndex: number): Promise<IDataObject> {
 	const session = await sessionFor(this);
 	let response: unknown;
 	try {
-		response = await session.post(this, endpoint, body);
+		response = await session.call(this, call);
 	} catch (error) {
-		throw transportError(this, error, itemIndex, session.secrets);
+		const facts = error instanceof CallFailure ? error.facts : factsFromThrown(error);
+		if (facts.errcode !== undefined) {
+			throw weChatApiError(this, { errcode: facts.errcode, errmsg: facts.message }, itemIndex, session.secrets);
+		}
+		throw transportError(this, facts, itemIndex, session.secrets, call.idempotent);
 	}
 	if (isWeChatError(response)) throw weChatApiError(this, response, itemIndex, session.secrets);
 	if (typeof response !== 'object' || response === null) {
@@ -176,37 +262,63 @@ export async function weChatApiRequest(
 }
 
 export interface QrImage {
-	data: Buffer;
+	/** The image bytes as they arrive, so a batch of images never sits in memory at once. */
+	stream: Readable;
 	mimeType: string;
 }
 
-/** Downloads a QR image from showqrcode; it needs no token, and answers 404 for a bad or expired ticket. */
+interface StreamResponse {
+	body: Readable;
+	headers: Record<string, string | string[] | undefined>;
+	statusCode: number;
+}
+
+/** Opens a QR image from showqrcode; it needs no token, and answers 404 for a bad or expired ticket. */
 export async function downloadQrImage(this: IExecuteFunctions, imageUrl: string, itemIndex: number): Promise<QrImage> {
 	const options: IHttpRequestOptions = {
 		method: 'GET',
 		url: imageUrl,
-		encoding: 'arraybuffer',
+		encoding: 'stream',
 		json: false,
 		returnFullResponse: true,
 		ignoreHttpStatusErrors: true,
+		timeout: retryTiming.requestTimeoutMs,
 	};
-	let response: { body: Buffer; headers: Record<string, string | string[] | undefined>; statusCode: number };
-	try {
-		response = await this.helpers.httpRequest(options);
-	} catch (error) {
-		throw transportError(this, error, itemIndex, []);
+	let response: StreamResponse | undefined;
+	for (let attempt = 0; !response; attempt++) {
+		try {
+			const answer = (await this.helpers.httpRequest(options)) as StreamResponse;
+			if (answer.statusCode >= 500 && attempt < retryTiming.maxAttempts - 1) {
+				answer.body.destroy();
+				await sleep(backoffDelayMs(attempt));
+				continue;
+			}
+			response = answer;
+		} catch (error) {
+			const facts = factsFromThrown(error);
+			// Downloading an image changes nothing at WeChat, so every transient failure may be retried.
+			if (classifyFailure(facts) !== 'permanent' && attempt < retryTiming.maxAttempts - 1) {
+				await sleep(backoffDelayMs(attempt));
+				continue;
+			}
+			throw transportError(this, facts, itemIndex, [], true);
+		}
 	}
 	const contentType = String(response.headers['content-type'] ?? '').toLowerCase();
-	const body = Buffer.isBuffer(response.body) ? response.body : Buffer.from(response.body ?? '');
-	if (response.statusCode < 200 || response.statusCode >= 300 || !contentType.startsWith('image/') || body.length === 0) {
-		throw new NodeApiError(this.getNode(), { statusCode: response.statusCode, contentType } as JsonObject, {
-			message: 'Invalid or expired QR ticket',
-			description: `WeChat answered HTTP ${response.statusCode}${contentType ? ` (${contentType})` : ''} instead of an image. Temporary tickets expire after their expireSeconds; create a new ticket.`,
-			httpCode: String(response.statusCode),
-			itemIndex,
-		});
+	if (response.statusCode < 200 || response.statusCode >= 300 || !contentType.startsWith('image/')) {
+		response.body.destroy();
+		throw invalidTicketError(this, response.statusCode, contentType, itemIndex);
 	}
 	// WeChat labels JPEGs with the non-standard image/jpg; store the standard type so n8n can preview them.
 	const mimeType = contentType.startsWith('image/jpg') ? 'image/jpeg' : contentType.split(';')[0].trim();
-	return { data: body, mimeType };
+	return { stream: response.body, mimeType };
+}
+
+export function invalidTicketError(ctx: IExecuteFunctions, statusCode: number, contentType: string, itemIndex: number): NodeApiError {
+	return new NodeApiError(ctx.getNode(), { statusCode, contentType } as JsonObject, {
+		message: 'Invalid or expired QR ticket',
+		description: `WeChat answered HTTP ${statusCode}${contentType ? ` (${contentType})` : ''} instead of an image. Temporary tickets expire after their expireSeconds; create a new ticket.`,
+		httpCode: String(statusCode),
+		itemIndex,
+	});
 }

@@ -1,8 +1,9 @@
 import type { IDataObject, IExecuteFunctions, INodeExecutionData, INodeProperties } from 'n8n-workflow';
 
 import { buildCreateTicketRequest, qrImageUrl, type QrType, type SceneType } from '../../helpers/qrCodeRules';
-import { downloadQrImage, getBaseUrls, weChatApiRequest } from '../../transport';
-import { imageFileName } from './getImage.operation';
+import { getBaseUrls, weChatApiRequest } from '../../transport';
+import { concurrencyOption } from '../common';
+import { imageFileName, qrImageBinary } from './getImage.operation';
 
 const showFor = { resource: ['qrCode'], operation: ['createTicket'] };
 
@@ -88,6 +89,7 @@ export const description: INodeProperties[] = [
 				default: 'data',
 				description: 'The name of the binary field for the image when Download Image is on',
 			},
+			concurrencyOption,
 		],
 	},
 ];
@@ -107,7 +109,12 @@ export async function execute(this: IExecuteFunctions, itemIndex: number): Promi
 		binaryPropertyName?: string;
 	};
 
-	const response = await weChatApiRequest.call(this, '/cgi-bin/qrcode/create', request.body as unknown as IDataObject, itemIndex);
+	const response = await weChatApiRequest.call(
+		this,
+		// A repeated temporary code is harmless; a repeated permanent one would use up the account's 100,000.
+		{ endpoint: '/cgi-bin/qrcode/create', body: request.body as unknown as IDataObject, idempotent: qrType === 'temporary' },
+		itemIndex,
+	);
 	const ticket = String(response.ticket);
 	// WeChat may shorten the lifetime it was asked for (it caps at 30 days); report what it granted.
 	const expireSeconds =
@@ -132,13 +139,8 @@ export async function execute(this: IExecuteFunctions, itemIndex: number): Promi
 		},
 	};
 	if (options.downloadImage) {
-		const image = await downloadQrImage.call(this, imageUrl, itemIndex);
 		item.binary = {
-			[options.binaryPropertyName || 'data']: await this.helpers.prepareBinaryData(
-				image.data,
-				imageFileName(String(request.scene)),
-				image.mimeType,
-			),
+			[options.binaryPropertyName || 'data']: await qrImageBinary.call(this, imageUrl, imageFileName(String(request.scene)), itemIndex),
 		};
 	}
 	return item;

@@ -1,7 +1,8 @@
-import type { IExecuteFunctions, INodeExecutionData, INodeProperties } from 'n8n-workflow';
+import type { IBinaryData, IExecuteFunctions, INodeExecutionData, INodeProperties } from 'n8n-workflow';
 
 import { normalizeTicket, qrImageUrl } from '../../helpers/qrCodeRules';
-import { downloadQrImage, getBaseUrls } from '../../transport';
+import { downloadQrImage, getBaseUrls, invalidTicketError } from '../../transport';
+import { concurrencyOption } from '../common';
 
 const showFor = { resource: ['qrCode'], operation: ['getImage'] };
 
@@ -25,6 +26,15 @@ export const description: INodeProperties[] = [
 		hint: 'The name of the output binary field to put the QR image (JPEG) in',
 		displayOptions: { show: showFor },
 	},
+	{
+		displayName: 'Options',
+		name: 'options',
+		type: 'collection',
+		placeholder: 'Add Option',
+		default: {},
+		displayOptions: { show: showFor },
+		options: [concurrencyOption],
+	},
 ];
 
 /** A file name that is safe on every OS, derived from the scene or the ticket. */
@@ -33,16 +43,22 @@ export function imageFileName(label: string): string {
 	return `qrcode-${safe || 'image'}.jpg`;
 }
 
+/** Streams the image into n8n's binary data (to disk in filesystem mode), so a batch never holds every image. */
+export async function qrImageBinary(this: IExecuteFunctions, imageUrl: string, fileName: string, itemIndex: number): Promise<IBinaryData> {
+	const image = await downloadQrImage.call(this, imageUrl, itemIndex);
+	const binary = await this.helpers.prepareBinaryData(image.stream, fileName, image.mimeType);
+	if (!binary.bytes) throw invalidTicketError(this, 200, image.mimeType, itemIndex);
+	return binary;
+}
+
 export async function execute(this: IExecuteFunctions, itemIndex: number): Promise<INodeExecutionData> {
 	const ticket = normalizeTicket(this.getNodeParameter('ticket', itemIndex));
 	const binaryPropertyName = (this.getNodeParameter('binaryPropertyName', itemIndex) as string) || 'data';
 	const { mpBaseUrl } = await getBaseUrls(this);
 	const imageUrl = qrImageUrl(mpBaseUrl, ticket);
-	const image = await downloadQrImage.call(this, imageUrl, itemIndex);
+	const binary = await qrImageBinary.call(this, imageUrl, imageFileName(ticket.slice(0, 16)), itemIndex);
 	return {
-		json: { ticket, imageUrl, mimeType: image.mimeType, fileSize: image.data.length },
-		binary: {
-			[binaryPropertyName]: await this.helpers.prepareBinaryData(image.data, imageFileName(ticket.slice(0, 16)), image.mimeType),
-		},
+		json: { ticket, imageUrl, mimeType: binary.mimeType, fileSize: binary.bytes ?? null },
+		binary: { [binaryPropertyName]: binary },
 	};
 }

@@ -2,6 +2,7 @@ import type { IExecuteFunctions, INodeExecutionData, INodeProperties } from 'n8n
 
 import { integerInRange, LIMITS, validateLongData } from '../../helpers/qrCodeRules';
 import { weChatApiRequest } from '../../transport';
+import { concurrencyOption } from '../common';
 
 const showFor = { resource: ['shortLink'], operation: ['createShortKey'] };
 
@@ -26,18 +27,22 @@ export const description: INodeProperties[] = [
 		description: 'How long the key stays readable, up to 2592000 seconds (30 days)',
 		displayOptions: { show: showFor },
 	},
+	{
+		displayName: 'Options',
+		name: 'options',
+		type: 'collection',
+		placeholder: 'Add Option',
+		default: {},
+		displayOptions: { show: showFor },
+		options: [concurrencyOption],
+	},
 ];
 
 export async function execute(this: IExecuteFunctions, itemIndex: number): Promise<INodeExecutionData> {
 	const longData = validateLongData(this.getNodeParameter('longData', itemIndex));
 	const { min, max } = LIMITS.shortKeyExpireSeconds;
 	const expireSeconds = integerInRange('expireSeconds', this.getNodeParameter('expireSeconds', itemIndex), min, max);
-	const response = await weChatApiRequest.call(
-		this,
-		'/cgi-bin/shorten/gen',
-		{ long_data: longData, expire_seconds: expireSeconds },
-		itemIndex,
-	);
+	const response = await weChatApiRequest.call(this, { endpoint: '/cgi-bin/shorten/gen', body: { long_data: longData, expire_seconds: expireSeconds }, idempotent: true }, itemIndex);
 	return {
 		json: {
 			shortKey: response.short_key as string,

@@ -2,6 +2,7 @@ import type { IExecuteFunctions, INodeExecutionData, INodeProperties } from 'n8n
 
 import { validateShortKey } from '../../helpers/qrCodeRules';
 import { weChatApiRequest } from '../../transport';
+import { concurrencyOption } from '../common';
 
 const showFor = { resource: ['shortLink'], operation: ['resolveShortKey'] };
 
@@ -16,11 +17,20 @@ export const description: INodeProperties[] = [
 		description: 'The key returned by Create Short Key, e.g. the scene of a scanned code',
 		displayOptions: { show: showFor },
 	},
+	{
+		displayName: 'Options',
+		name: 'options',
+		type: 'collection',
+		placeholder: 'Add Option',
+		default: {},
+		displayOptions: { show: showFor },
+		options: [concurrencyOption],
+	},
 ];
 
 export async function execute(this: IExecuteFunctions, itemIndex: number): Promise<INodeExecutionData> {
 	const shortKey = validateShortKey(this.getNodeParameter('shortKey', itemIndex));
-	const response = await weChatApiRequest.call(this, '/cgi-bin/shorten/fetch', { short_key: shortKey }, itemIndex);
+	const response = await weChatApiRequest.call(this, { endpoint: '/cgi-bin/shorten/fetch', body: { short_key: shortKey }, idempotent: true }, itemIndex);
 	const createTime = Number(response.create_time);
 	const remaining = Number(response.expire_seconds);
 	return {

@@ -4,6 +4,7 @@ import { NodeApiError } from 'n8n-workflow';
 import { validateLongUrl } from '../../helpers/qrCodeRules';
 import { API_RETIRED_ERRCODE } from '../../../shared/weChatErrors';
 import { weChatApiRequest } from '../../transport';
+import { concurrencyOption } from '../common';
 
 const showFor = { resource: ['shortLink'], operation: ['shortenUrl'] };
 
@@ -40,6 +41,7 @@ export const description: INodeProperties[] = [
 				default: false,
 				description: 'Whether to output the long URL with shortened = false instead of failing when WeChat does not shorten it',
 			},
+			concurrencyOption,
 		],
 	},
 ];
@@ -55,7 +57,7 @@ export async function execute(this: IExecuteFunctions, itemIndex: number): Promi
 
 	// WeChat answers either the long URL unchanged (the documented behaviour) or 45103 (seen since 2023).
 	const shortUrl = await weChatApiRequest
-		.call(this, '/cgi-bin/shorturl', { action: 'long2short', long_url: longUrl }, itemIndex)
+		.call(this, { endpoint: '/cgi-bin/shorturl', body: { action: 'long2short', long_url: longUrl }, idempotent: true }, itemIndex)
 		.then(
 			(response) => (typeof response.short_url === 'string' ? response.short_url : longUrl),
 			(error: NodeApiError) => {

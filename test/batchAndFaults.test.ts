@@ -1,0 +1,200 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+
+import { retryTiming } from '../nodes/shared/retryPolicy';
+import { startSimulator, type WeChatSimulator } from './simulator';
+import { CredentialStore, runNode } from './helpers/n8nHarness';
+
+let sim: WeChatSimulator;
+const defaults = { ...retryTiming };
+
+beforeAll(async () => {
+	sim = await startSimulator({ seed: 7 });
+});
+
+afterAll(async () => {
+	await sim.close();
+});
+
+beforeEach(() => {
+	sim.reset();
+	// Real waits are a minute for the quota and ~0.4 s per backoff step; these tests keep the logic, not the waits.
+	Object.assign(retryTiming, { backoffBaseMs: 5, minuteQuotaPauseMs: 200, requestTimeoutMs: 2_000 });
+});
+
+afterEach(() => {
+	Object.assign(retryTiming, defaults);
+});
+
+function newCredential() {
+	const store = new CredentialStore();
+	const credential = store.add('wechat', 'weChatOfficialAccountApi', {
+		appId: sim.appId,
+		appSecret: sim.appSecret,
+		apiBaseUrl: sim.apiBaseUrl,
+		mpBaseUrl: sim.mpBaseUrl,
+	});
+	return { store, credential };
+}
+
+const items = (n: number) => Array.from({ length: n }, (_, i) => ({ json: { i } }));
+const temporary = (extra: Record<string, unknown> = {}) => ({
+	resource: 'qrCode',
+	operation: 'createTicket',
+	qrType: 'temporary',
+	sceneType: 'string',
+	sceneStr: '={{ "item_" + $json.i }}',
+	expireSeconds: 600,
+	...extra,
+});
+
+describe('bounded concurrency', () => {
+	it('keeps item order and pairing with 20 items in flight, sharing one token', async () => {
+		sim.setLatency(20);
+		try {
+			const { store, credential } = newCredential();
+			const result = await runNode({ store, credential, items: items(200), parameters: temporary({ options: { concurrency: 20 } }) });
+			expect(result.items?.map((item) => item.json.scene)).toEqual(items(200).map(({ json }) => `item_${json.i}`));
+			expect(result.items?.map((item) => item.pairedItem)).toEqual(items(200).map(({ json }) => ({ item: json.i })));
+			expect(sim.tokenFetches()).toBe(1);
+		} finally {
+			sim.setLatency(0);
+		}
+	});
+
+	it('without Continue On Fail reports the first failing item and starts no new item after it', async () => {
+		const { store, credential } = newCredential();
+		const result = await runNode({
+			store,
+			credential,
+			items: items(50),
+			parameters: temporary({ sceneStr: '={{ $json.i === 10 ? "" : "ok_" + $json.i }}', options: { concurrency: 4 } }),
+		});
+		expect(result.error?.message).toBe('sceneStr must be 1 to 64 characters long; got 0 characters');
+		expect(sim.requestsTo('/cgi-bin/qrcode/create').length).toBeLessThan(20);
+	});
+});
+
+describe('quotas', () => {
+	it('pauses the whole batch on the per-minute quota (45011) and then completes every item', async () => {
+		const { store, credential } = newCredential();
+		sim.addFault({ path: '/cgi-bin/qrcode/create', errcode: 45011, times: 3 });
+		const started = Date.now();
+		const ticketsBefore = sim.tickets().length;
+		const result = await runNode({ store, credential, items: items(12), parameters: temporary({ options: { concurrency: 3 } }) });
+		expect(result.error).toBeUndefined();
+		expect(result.items?.every((item) => typeof item.json.ticket === 'string')).toBe(true);
+		expect(Date.now() - started).toBeGreaterThanOrEqual(retryTiming.minuteQuotaPauseMs);
+		expect(sim.tickets().length - ticketsBefore).toBe(12);
+	});
+
+	it('gives up on the per-minute quota after a bounded number of pauses', async () => {
+		const { store, credential } = newCredential();
+		sim.addFault({ path: '/cgi-bin/qrcode/create', errcode: 45011 });
+		const result = await runNode({ store, credential, items: items(1), parameters: temporary() });
+		expect(result.error?.message).toBe('WeChat error 45011: Per-minute API quota reached');
+		expect(sim.requestsTo('/cgi-bin/qrcode/create')).toHaveLength(1 + retryTiming.maxMinuteQuotaRetries);
+	});
+
+	it('fails the remaining items with a clear message once the daily quota (45009) is reached', async () => {
+		const quota = await startSimulator({ dailyQuota: 5 });
+		try {
+			const store = new CredentialStore();
+			const credential = store.add('wechat', 'weChatOfficialAccountApi', { appId: quota.appId, appSecret: quota.appSecret, apiBaseUrl: quota.apiBaseUrl, mpBaseUrl: quota.mpBaseUrl });
+			const result = await runNode({ store, credential, continueOnFail: true, items: items(20), parameters: temporary({ options: { concurrency: 1 } }) });
+			const outputs = result.items ?? [];
+			expect(outputs).toHaveLength(20);
+			expect(outputs.slice(0, 5).every((item) => typeof item.json.ticket === 'string')).toBe(true);
+			for (const item of outputs.slice(5)) {
+				expect(item.json.error).toBe('WeChat error 45009: Daily API quota reached');
+				expect(String(item.json.description)).toContain('next day');
+			}
+			// One refused call tells the node; the other 14 items are not sent at all.
+			expect(quota.requestsTo('/cgi-bin/qrcode/create')).toHaveLength(6);
+		} finally {
+			await quota.close();
+		}
+	});
+});
+
+describe('transient faults', () => {
+	it.each([
+		['system busy (-1)', { errcode: -1 }],
+		['HTTP 502', { httpStatus: 502 }],
+		['a connection reset', { drop: true }],
+	])('retries a temporary code after %s with backoff', async (_name, fault) => {
+		const { store, credential } = newCredential();
+		sim.addFault({ path: '/cgi-bin/qrcode/create', times: 2, ...fault });
+		const ticketsBefore = sim.tickets().length;
+		const result = await runNode({ store, credential, items: items(1), parameters: temporary() });
+		expect(result.error).toBeUndefined();
+		expect(sim.requestsTo('/cgi-bin/qrcode/create')).toHaveLength(3);
+		expect(sim.tickets().length - ticketsBefore).toBe(1);
+	});
+
+	it('retries a timeout with backoff and stops after the bounded attempts', async () => {
+		retryTiming.requestTimeoutMs = 300;
+		const { store, credential } = newCredential();
+		sim.addFault({ path: '/cgi-bin/qrcode/create', hang: true });
+		const result = await runNode({ store, credential, items: items(1), parameters: temporary() });
+		expect(result.error?.message).toBe('Could not reach WeChat (timed out)');
+		expect(sim.requestsTo('/cgi-bin/qrcode/create')).toHaveLength(retryTiming.maxAttempts);
+	});
+
+	it('does not resend a permanent code after a reset (it may exist), but does after system busy', async () => {
+		const { store, credential } = newCredential();
+		const permanent = { qrType: 'permanent', sceneStr: '={{ "perm_" + $json.i }}' };
+		sim.addFault({ path: '/cgi-bin/qrcode/create', drop: true, times: 1 });
+		const reset = await runNode({ store, credential, continueOnFail: true, items: items(1), parameters: temporary(permanent) });
+		expect(reset.items?.[0].json.error).toBe('Could not reach WeChat (connection reset)');
+		expect(String(reset.items?.[0].json.description)).toContain('may or may not have created this permanent code');
+		expect(sim.requestsTo('/cgi-bin/qrcode/create')).toHaveLength(1);
+
+		sim.reset();
+		sim.addFault({ path: '/cgi-bin/qrcode/create', errcode: -1, times: 1 });
+		const busy = await runNode({ store, credential, items: items(1), parameters: temporary(permanent) });
+		expect(busy.error).toBeUndefined();
+		expect(sim.requestsTo('/cgi-bin/qrcode/create')).toHaveLength(2);
+	});
+
+	it('retries image downloads after a reset or a 503', async () => {
+		const { store, credential } = newCredential();
+		const created = await runNode({ store, credential, items: items(1), parameters: temporary() });
+		sim.addFault({ path: '/cgi-bin/showqrcode', drop: true, times: 1 });
+		sim.addFault({ path: '/cgi-bin/showqrcode', httpStatus: 503, times: 1 });
+		const result = await runNode({ store, credential, items: [{ json: { ticket: created.items?.[0].json.ticket } }], parameters: { resource: 'qrCode', operation: 'getImage', ticket: '={{ $json.ticket }}', binaryPropertyName: 'data' } });
+		expect(result.error).toBeUndefined();
+		expect(result.items?.[0].binary?.data.mimeType).toBe('image/jpeg');
+	});
+
+	it('ends a 1,000-item batch under a 5% random fault rate with every item accounted for and no duplicate permanent code', async () => {
+		const { store, credential } = newCredential();
+		for (const fault of [{ errcode: -1 }, { httpStatus: 502 }, { drop: true }, { errcode: 45011 }, { errcode: 40001 }]) {
+			sim.addFault({ path: '/cgi-bin/qrcode/create', probability: 0.01, seed: 1000 + (fault.errcode ?? fault.httpStatus ?? 7), ...fault });
+		}
+		const result = await runNode({
+			store,
+			credential,
+			continueOnFail: true,
+			items: items(1000),
+			parameters: temporary({ qrType: '={{ $json.i % 2 ? "permanent" : "temporary" }}', sceneStr: '={{ "batch_" + $json.i }}', options: { concurrency: 10 } }),
+		});
+		const outputs = result.items ?? [];
+		expect(outputs).toHaveLength(1000);
+		const succeeded = outputs.filter((item) => typeof item.json.ticket === 'string');
+		const failed = outputs.filter((item) => typeof item.json.error === 'string');
+		expect(succeeded.length + failed.length).toBe(1000);
+		expect(outputs.map((item) => item.pairedItem)).toEqual(items(1000).map(({ json }) => ({ item: json.i })));
+		for (const item of failed) expect(String(item.json.error)).toMatch(/^(Could not reach WeChat|WeChat error)/);
+		expect(succeeded.length).toBeGreaterThan(950);
+
+		const permanentScenes = sim.tickets().filter((t) => String(t.scene).startsWith('batch_')).filter((t) => t.actionName === 'QR_LIMIT_STR_SCENE').map((t) => t.scene);
+		expect(new Set(permanentScenes).size).toBe(permanentScenes.length);
+		// Every permanent code WeChat created is reported to the user, except those whose answer was lost.
+		const reported = new Set(succeeded.map((item) => item.json.scene));
+		const unreported = permanentScenes.filter((scene) => !reported.has(scene));
+		for (const scene of unreported) {
+			const index = Number(String(scene).slice('batch_'.length));
+			expect(String(outputs[index].json.description)).toContain('may or may not have created this permanent code');
+		}
+	});
+});
