@@ -142,7 +142,11 @@ function cleanEnv(extra = {}) {
 		if (key === 'NODE_OPTIONS' || key === 'VITEST' || key.startsWith('VITEST_')) continue;
 		env[key] = value;
 	}
-	return { ...env, ...extra };
+	for (const [key, value] of Object.entries(extra)) {
+		if (value === undefined || value === null) delete env[key];
+		else env[key] = String(value);
+	}
+	return env;
 }
 
 function formatElapsed(ms) {
