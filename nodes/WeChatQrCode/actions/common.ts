@@ -1,4 +1,4 @@
-import type { INodeProperties } from 'n8n-workflow';
+import type { IDisplayOptions, INodeProperties } from 'n8n-workflow';
 
 export const DEFAULT_CONCURRENCY = 5;
 export const MAX_CONCURRENCY = 50;
@@ -12,3 +12,16 @@ export const concurrencyOption: INodeProperties = {
 	default: DEFAULT_CONCURRENCY,
 	description: `How many items are sent to WeChat at the same time (1 to ${MAX_CONCURRENCY}). Output order is kept; WeChat's per-minute quota pauses the whole batch.`,
 };
+
+/** An operation's Options collection: its own options plus the shared concurrency. */
+export function optionsCollection(show: NonNullable<IDisplayOptions['show']>, options: INodeProperties[] = []): INodeProperties {
+	return {
+		displayName: 'Options',
+		name: 'options',
+		type: 'collection',
+		placeholder: 'Add Option',
+		default: {},
+		displayOptions: { show },
+		options: [...options, concurrencyOption],
+	};
+}

@@ -2,7 +2,7 @@ import type { IDataObject, IExecuteFunctions, INodeExecutionData, INodePropertie
 
 import { buildCreateTicketRequest, qrImageUrl, type QrType, type SceneType } from '../../helpers/qrCodeRules';
 import { getBaseUrls, weChatApiRequest } from '../../transport';
-import { concurrencyOption } from '../common';
+import { optionsCollection } from '../common';
 import { imageFileName, qrImageBinary } from './getImage.operation';
 
 const showFor = { resource: ['qrCode'], operation: ['createTicket'] };
@@ -67,31 +67,22 @@ export const description: INodeProperties[] = [
 		description: 'Lifetime of the temporary code, 60 to 2592000 seconds (30 days). Always sent: WeChat would otherwise use 60 seconds.',
 		displayOptions: { show: { ...showFor, qrType: ['temporary'] } },
 	},
-	{
-		displayName: 'Options',
-		name: 'options',
-		type: 'collection',
-		placeholder: 'Add Option',
-		default: {},
-		displayOptions: { show: showFor },
-		options: [
-			{
-				displayName: 'Download Image',
-				name: 'downloadImage',
-				type: 'boolean',
-				default: false,
-				description: 'Whether to also download the QR image (JPEG) into binary data in the same step',
-			},
-			{
-				displayName: 'Put Image in Field',
-				name: 'binaryPropertyName',
-				type: 'string',
-				default: 'data',
-				description: 'The name of the binary field for the image when Download Image is on',
-			},
-			concurrencyOption,
-		],
-	},
+	optionsCollection(showFor, [
+		{
+			displayName: 'Download Image',
+			name: 'downloadImage',
+			type: 'boolean',
+			default: false,
+			description: 'Whether to also download the QR image (JPEG) into binary data in the same step',
+		},
+		{
+			displayName: 'Put Image in Field',
+			name: 'binaryPropertyName',
+			type: 'string',
+			default: 'data',
+			description: 'The name of the binary field for the image when Download Image is on',
+		},
+	]),
 ];
 
 export async function execute(this: IExecuteFunctions, itemIndex: number): Promise<INodeExecutionData> {

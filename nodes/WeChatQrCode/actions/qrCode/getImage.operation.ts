@@ -2,7 +2,7 @@ import type { IBinaryData, IExecuteFunctions, INodeExecutionData, INodePropertie
 
 import { normalizeTicket, qrImageUrl } from '../../helpers/qrCodeRules';
 import { downloadQrImage, getBaseUrls, invalidTicketError } from '../../transport';
-import { concurrencyOption } from '../common';
+import { optionsCollection } from '../common';
 
 const showFor = { resource: ['qrCode'], operation: ['getImage'] };
 
@@ -26,15 +26,7 @@ export const description: INodeProperties[] = [
 		hint: 'The name of the output binary field to put the QR image (JPEG) in',
 		displayOptions: { show: showFor },
 	},
-	{
-		displayName: 'Options',
-		name: 'options',
-		type: 'collection',
-		placeholder: 'Add Option',
-		default: {},
-		displayOptions: { show: showFor },
-		options: [concurrencyOption],
-	},
+	optionsCollection(showFor),
 ];
 
 /** A file name that is safe on every OS, derived from the scene or the ticket. */

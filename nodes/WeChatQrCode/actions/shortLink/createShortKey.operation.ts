@@ -2,7 +2,7 @@ import type { IExecuteFunctions, INodeExecutionData, INodeProperties } from 'n8n
 
 import { integerInRange, LIMITS, validateLongData } from '../../helpers/qrCodeRules';
 import { weChatApiRequest } from '../../transport';
-import { concurrencyOption } from '../common';
+import { optionsCollection } from '../common';
 
 const showFor = { resource: ['shortLink'], operation: ['createShortKey'] };
 
@@ -27,15 +27,7 @@ export const description: INodeProperties[] = [
 		description: 'How long the key stays readable, up to 2592000 seconds (30 days)',
 		displayOptions: { show: showFor },
 	},
-	{
-		displayName: 'Options',
-		name: 'options',
-		type: 'collection',
-		placeholder: 'Add Option',
-		default: {},
-		displayOptions: { show: showFor },
-		options: [concurrencyOption],
-	},
+	optionsCollection(showFor),
 ];
 
 export async function execute(this: IExecuteFunctions, itemIndex: number): Promise<INodeExecutionData> {

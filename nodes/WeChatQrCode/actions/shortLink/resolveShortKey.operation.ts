@@ -2,7 +2,7 @@ import type { IExecuteFunctions, INodeExecutionData, INodeProperties } from 'n8n
 
 import { validateShortKey } from '../../helpers/qrCodeRules';
 import { weChatApiRequest } from '../../transport';
-import { concurrencyOption } from '../common';
+import { optionsCollection } from '../common';
 
 const showFor = { resource: ['shortLink'], operation: ['resolveShortKey'] };
 
@@ -17,15 +17,7 @@ export const description: INodeProperties[] = [
 		description: 'The key returned by Create Short Key, e.g. the scene of a scanned code',
 		displayOptions: { show: showFor },
 	},
-	{
-		displayName: 'Options',
-		name: 'options',
-		type: 'collection',
-		placeholder: 'Add Option',
-		default: {},
-		displayOptions: { show: showFor },
-		options: [concurrencyOption],
-	},
+	optionsCollection(showFor),
 ];
 
 export async function execute(this: IExecuteFunctions, itemIndex: number): Promise<INodeExecutionData> {

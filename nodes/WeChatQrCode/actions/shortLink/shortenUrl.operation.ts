@@ -4,7 +4,7 @@ import { NodeApiError } from 'n8n-workflow';
 import { validateLongUrl } from '../../helpers/qrCodeRules';
 import { API_RETIRED_ERRCODE } from '../../../shared/weChatErrors';
 import { weChatApiRequest } from '../../transport';
-import { concurrencyOption } from '../common';
+import { optionsCollection } from '../common';
 
 const showFor = { resource: ['shortLink'], operation: ['shortenUrl'] };
 
@@ -26,24 +26,15 @@ export const description: INodeProperties[] = [
 		default: '',
 		displayOptions: { show: showFor },
 	},
-	{
-		displayName: 'Options',
-		name: 'options',
-		type: 'collection',
-		placeholder: 'Add Option',
-		default: {},
-		displayOptions: { show: showFor },
-		options: [
-			{
-				displayName: 'Return Original If Not Shortened',
-				name: 'returnOriginalIfNotShortened',
-				type: 'boolean',
-				default: false,
-				description: 'Whether to output the long URL with shortened = false instead of failing when WeChat does not shorten it',
-			},
-			concurrencyOption,
-		],
-	},
+	optionsCollection(showFor, [
+		{
+			displayName: 'Return Original If Not Shortened',
+			name: 'returnOriginalIfNotShortened',
+			type: 'boolean',
+			default: false,
+			description: 'Whether to output the long URL with shortened = false instead of failing when WeChat does not shorten it',
+		},
+	]),
 ];
 
 const RETIRED_HINT =
