@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+
 import jpeg from 'jpeg-js';
 import jsQR from 'jsqr';
 import type { INodeExecutionData } from 'n8n-workflow';
@@ -310,5 +312,18 @@ describe('access token', () => {
 		expect(all).toContain('WeChat error 48001');
 		expect(all).toContain('WeChat error 45009');
 		for (const secret of [token, sim.appSecret, 'serverToken123', ...sim.issuedTokens()]) expect(all).not.toContain(secret);
+	});
+});
+
+describe('output schemas for the editor', () => {
+	it.each([
+		['qrCode', 'createTicket', createTicket({ qrType: 'temporary', sceneType: 'id', sceneId: 1, expireSeconds: 600 })],
+		['shortLink', 'createShortKey', { resource: 'shortLink', operation: 'createShortKey', longData: 'x', expireSeconds: 60 }],
+		['shortLink', 'shortenUrl', { resource: 'shortLink', operation: 'shortenUrl', longUrl: 'https://example.com', options: { returnOriginalIfNotShortened: true } }],
+	])('%s/%s lists exactly the fields of its output', async (resource, operation, parameters) => {
+		const schema = JSON.parse(readFileSync(new URL(`../nodes/WeChatQrCode/__schema__/v1.0.0/${resource}/${operation}.json`, import.meta.url), 'utf8')) as { properties: Record<string, unknown> };
+		const { store, credential } = newCredential();
+		const result = await runNode({ store, credential, parameters });
+		expect(Object.keys(schema.properties).sort()).toEqual(Object.keys(result.items?.[0].json ?? {}).sort());
 	});
 });

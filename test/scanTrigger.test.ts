@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
@@ -278,5 +279,14 @@ describe('key rotation', () => {
 		expect(response.status).toBe(200);
 		expect(openEncryptedReply(response.body, { token: SERVER_TOKEN, appId: APP_ID, encodingAESKey: oldKey }).fields.Content).toBe('ok');
 		expect(server.executions).toHaveLength(1);
+	});
+});
+
+describe('output schema for the editor', () => {
+	it('lists exactly the fields of an event item', async () => {
+		const schema = JSON.parse(readFileSync(new URL('../nodes/WeChatScanTrigger/__schema__/v1.0.0.json', import.meta.url), 'utf8')) as { properties: Record<string, unknown> };
+		const server = await trigger();
+		await sendScanPush(server.url, push({ event: 'SCAN', scene: 'schema' }));
+		expect(Object.keys(schema.properties).sort()).toEqual(Object.keys(server.executions[0][0].json).sort());
 	});
 });
