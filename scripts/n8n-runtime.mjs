@@ -139,7 +139,8 @@ function cleanEnv(extra = {}) {
 	const env = {};
 	for (const [key, value] of Object.entries(process.env)) {
 		if (/^npm_(config|package|lifecycle)_/i.test(key) || key === 'INIT_CWD' || key === 'npm_execpath' || key === 'npm_node_execpath') continue;
-		if (key === 'NODE_OPTIONS' || key === 'VITEST' || key.startsWith('VITEST_')) continue;
+		// NODE_ENV=test (set by vitest) makes n8n refuse to load nodes ("Not available in tests") and exit 0.
+		if (key === 'NODE_OPTIONS' || key === 'NODE_ENV' || key === 'VITEST' || key.startsWith('VITEST_') || key === 'TEST') continue;
 		env[key] = value;
 	}
 	for (const [key, value] of Object.entries(extra)) {
@@ -158,7 +159,7 @@ function formatElapsed(ms) {
  * Runs a command to completion. `stream` forwards its output line by line through log(); a heartbeat line
  * with the elapsed time is logged every `heartbeatMs` while it runs.
  */
-export function run(command, args, { cwd, env, stream = false, heartbeat, heartbeatMs = 10_000, timeoutMs = 0, label } = {}) {
+export function run(command, args, { cwd, env, stream = false, streamFilter, heartbeat, heartbeatMs = 10_000, timeoutMs = 0, label } = {}) {
 	const name = label ?? `${path.basename(command)} ${args.slice(0, 2).join(' ')}`;
 	return new Promise((resolve, reject) => {
 		const started = Date.now();
@@ -167,7 +168,7 @@ export function run(command, args, { cwd, env, stream = false, heartbeat, heartb
 		let stderr = '';
 		const forward = (chunk, prefix) => {
 			if (!stream) return;
-			for (const line of chunk.toString().split('\n')) if (line.trim()) log(`${prefix}${line}`);
+			for (const line of chunk.toString().split('\n')) if (line.trim() && (!streamFilter || streamFilter(line))) log(`${prefix}${line}`);
 		};
 		child.stdout.on('data', (chunk) => {
 			stdout += chunk;
@@ -286,7 +287,9 @@ async function withLock(root, fn) {
 					alive = false;
 				}
 			}
-			if (!alive && Number.isInteger(owner) && owner > 0) {
+			// A dead owner, or a lock without a PID for a minute (its owner died between mkdir and write).
+			const age = Date.now() - (fs.statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+			if ((!alive && Number.isInteger(owner) && owner > 0) || (Number.isNaN(owner) && age > 60_000)) {
 				fs.rmSync(lock, { recursive: true, force: true });
 				continue;
 			}
@@ -312,6 +315,8 @@ function npmEnv(paths, extra = {}) {
 		npm_config_fund: 'false',
 		npm_config_update_notifier: 'false',
 		npm_config_progress: 'false',
+		// node-gyp's parallel make (sqlite3's amalgamation is one big file, the other addons gain a little).
+		JOBS: String(Math.max(1, os.cpus().length)),
 		...extra,
 	});
 }
@@ -357,14 +362,17 @@ async function ensureN8n(paths) {
 		cwd: paths.n8nPrefix,
 		env,
 		stream: true,
+		// Hundreds of peer-dependency warnings (ERESOLVE) are expected; the heartbeat shows progress.
+		streamFilter: (line) => !/^npm warn/i.test(line.trim()),
 		heartbeat: `npm install n8n@${VERSIONS.n8n}`,
 		label: `npm install n8n@${VERSIONS.n8n}`,
 	});
 	log(`n8n ${VERSIONS.n8n} downloaded in ${formatElapsed(Date.now() - started)}; building its native modules for Node ${VERSIONS.node}`);
-	await runOrThrow('npm', ['rebuild', ...VERSIONS.nativeModules, '--ignore-scripts=false', '--foreground-scripts', '--loglevel=warn'], {
+	await runOrThrow('npm', ['rebuild', ...VERSIONS.nativeModules, '--ignore-scripts=false', '--loglevel=warn'], {
 		cwd: paths.n8nPrefix,
 		env,
-		stream: true,
+		// Compiler output (thousands of warnings from sqlite3.c) only on failure; a heartbeat meanwhile.
+		stream: false,
 		heartbeat: `npm rebuild ${VERSIONS.nativeModules.join(' ')}`,
 		label: 'npm rebuild (native modules)',
 	});
@@ -405,30 +413,85 @@ export async function buildPackage({ stream = false } = {}) {
 	}
 }
 
-/**
- * Installs this package into `<userFolder>/.n8n/nodes` the way n8n's community-package installer lays it out
- * (a package.json listing it, and node_modules/<name>), with a symlink to the repository instead of a copy.
- */
-export function linkPackage(userFolder) {
+function writeInstalledNodesManifest(userFolder) {
 	const nodesDir = path.join(userFolder, '.n8n', 'nodes');
+	const packageJson = fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8');
+	const { version } = JSON.parse(packageJson);
 	const target = path.join(nodesDir, 'node_modules', PACKAGE_NAME);
-	fs.mkdirSync(path.dirname(target), { recursive: true });
-	const version = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')).version;
+	fs.mkdirSync(path.join(nodesDir, 'node_modules'), { recursive: true });
 	fs.writeFileSync(
 		path.join(nodesDir, 'package.json'),
 		`${JSON.stringify({ name: 'installed-nodes', private: true, dependencies: { [PACKAGE_NAME]: version } }, null, 2)}\n`,
 	);
+	// An older layout (or a hand-made link) may have left a symlink here: replace it with a directory.
+	if (fs.lstatSync(target, { throwIfNoEntry: false })?.isSymbolicLink()) fs.rmSync(target);
+	fs.mkdirSync(target, { recursive: true });
+	fs.writeFileSync(path.join(target, 'package.json'), packageJson);
+	return target;
+}
+
+function symlinkTo(link, to) {
 	let current = null;
 	try {
-		current = fs.readlinkSync(target);
+		current = fs.readlinkSync(link);
 	} catch {
-		/* absent */
+		/* absent, or not a link */
 	}
-	if (current !== REPO_ROOT) {
-		fs.rmSync(target, { recursive: true, force: true });
-		fs.symlinkSync(REPO_ROOT, target, 'dir');
-	}
+	if (current === to) return;
+	fs.rmSync(link, { recursive: true, force: true });
+	fs.symlinkSync(to, link, 'dir');
+}
+
+/**
+ * Installs this package into `<userFolder>/.n8n/nodes` the way n8n's community-package installer lays it out
+ * (a package.json listing it, and node_modules/<name> with the package's package.json and dist/), with `dist`
+ * a symlink to the repository's dist/ so a rebuild is picked up on the next start. Node resolves the symlink,
+ * so the nodes' own dependencies (fast-xml-parser, n8n-workflow) come from the repository's node_modules.
+ *
+ * Not a symlink to the repository root: the default user folder lives in `<repo>/.cache`, and a link back to
+ * the repository there is a cycle that `n8n-node build` (a `**` glob from the repository root for icons)
+ * follows until it runs out of memory.
+ */
+export function linkPackage(userFolder) {
+	const target = writeInstalledNodesManifest(userFolder);
+	symlinkTo(path.join(target, 'dist'), path.join(REPO_ROOT, 'dist'));
 	return target;
+}
+
+/** Every node and credential file package.json names, required in a child process: '' when all load. */
+function packageLoadError(packageDir) {
+	const { n8n } = JSON.parse(fs.readFileSync(path.join(packageDir, 'package.json'), 'utf8'));
+	const files = [...n8n.nodes, ...n8n.credentials].map((file) => path.join(packageDir, file));
+	const check = spawnSync(process.execPath, ['-e', `for (const f of ${JSON.stringify(files)}) require(f)`], {
+		encoding: 'utf8',
+		env: cleanEnv(),
+	});
+	return check.status === 0 ? '' : check.stderr.trim().split('\n').slice(0, 5).join('\n');
+}
+
+/**
+ * Like linkPackage(), but with a copy of dist/ taken now (and checked to load), so that a rebuild of the
+ * repository while a test runs (`n8n-node build` empties dist/ first) cannot make n8n miss the package.
+ * node_modules links to the repository's, for fast-xml-parser and n8n-workflow.
+ */
+export async function installPackageSnapshot(userFolder, { attempts = 10 } = {}) {
+	const target = writeInstalledNodesManifest(userFolder);
+	symlinkTo(path.join(target, 'node_modules'), path.join(REPO_ROOT, 'node_modules'));
+	const dist = path.join(target, 'dist');
+	let error = '';
+	for (let attempt = 1; attempt <= attempts; attempt++) {
+		fs.rmSync(dist, { recursive: true, force: true });
+		try {
+			fs.cpSync(path.join(REPO_ROOT, 'dist'), dist, { recursive: true, dereference: true });
+			error = packageLoadError(target);
+		} catch (copyError) {
+			error = copyError.message;
+		}
+		if (!error) return target;
+		log(`dist/ is incomplete (a build running?), copying it again in 3 s: ${error.split('\n')[0]}`);
+		await sleep(3_000);
+	}
+	throw new Error(`could not take a loadable copy of dist/ (run npm run build): ${error}`);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -477,11 +540,13 @@ export function n8nEnv(runtime, { userFolder, port, brokerPort, encryptionKey, e
 
 /**
  * An n8n instance: one user folder, one port, one encryption key. CLI commands run with their own task-runner
- * broker port, so they never collide with a running `n8n start`.
+ * broker port, so they never collide with a running `n8n start`. `snapshot`: install a copy of dist/ instead
+ * of a link (tests: immune to a concurrent rebuild).
  */
-export async function createInstance(runtime, { userFolder, port, encryptionKey, env = {} }) {
+export async function createInstance(runtime, { userFolder, port, encryptionKey, env = {}, snapshot = false }) {
 	fs.mkdirSync(userFolder, { recursive: true });
-	linkPackage(userFolder);
+	if (snapshot) await installPackageSnapshot(userFolder);
+	else linkPackage(userFolder);
 	const brokerPort = await getFreePort();
 	return {
 		runtime,
@@ -513,6 +578,14 @@ export async function n8nCli(instance, args, { timeoutMs = 180_000, check = true
 	return result;
 }
 
+/** n8n's CLI exits 0 in some failures (e.g. under NODE_ENV=test): check that it said what it did. */
+function expectOutput(result, pattern) {
+	if (!pattern.test(`${result.stdout}\n${result.stderr}`)) {
+		throw new Error(`unexpected n8n output (expected ${pattern}):\n${tail(result.stdout)}\n${tail(result.stderr)}`);
+	}
+	return result;
+}
+
 function writeTemp(instance, name, data) {
 	const dir = path.join(instance.userFolder, 'imports');
 	fs.mkdirSync(dir, { recursive: true });
@@ -525,7 +598,7 @@ function writeTemp(instance, name, data) {
 export async function importCredential(instance, credentials) {
 	const file = writeTemp(instance, 'credentials', Array.isArray(credentials) ? credentials : [credentials]);
 	try {
-		return await n8nCli(instance, ['import:credentials', `--input=${file}`]);
+		return expectOutput(await n8nCli(instance, ['import:credentials', `--input=${file}`]), /Successfully imported/);
 	} finally {
 		fs.rmSync(file, { force: true });
 	}
@@ -535,7 +608,7 @@ export async function importCredential(instance, credentials) {
 export async function importWorkflow(instance, workflows) {
 	const file = writeTemp(instance, 'workflows', Array.isArray(workflows) ? workflows : [workflows]);
 	try {
-		return await n8nCli(instance, ['import:workflow', `--input=${file}`]);
+		return expectOutput(await n8nCli(instance, ['import:workflow', `--input=${file}`]), /Successfully imported/);
 	} finally {
 		fs.rmSync(file, { force: true });
 	}
@@ -543,33 +616,55 @@ export async function importWorkflow(instance, workflows) {
 
 /** `n8n publish:workflow` (n8n 2.x activation). Run it before `n8n start`: a running n8n does not see it. */
 export async function publishWorkflow(instance, id) {
-	return await n8nCli(instance, ['publish:workflow', `--id=${id}`]);
+	return expectOutput(await n8nCli(instance, ['publish:workflow', `--id=${id}`]), /Publishing workflow/);
 }
 
-/** The JSON document that follows n8n's log lines in a CLI command's stdout. */
+/**
+ * The JSON document printed between n8n's log lines in a CLI command's stdout (pretty-printed: it starts with
+ * `{` or `[` in column 0 and ends with a line that is only `}` or `]`; after a failure more log lines follow).
+ */
 export function parseJsonAfterLogs(stdout) {
 	const lines = stdout.split('\n');
 	for (let i = 0; i < lines.length; i++) {
-		const first = lines[i].trimStart()[0];
+		const first = lines[i][0];
 		if (first !== '{' && first !== '[') continue;
-		try {
-			return JSON.parse(lines.slice(i).join('\n'));
-		} catch {
-			/* a log line that happens to start with a bracket */
+		if (lines[i].trim() === '{}' || lines[i].trim() === '[]') return JSON.parse(lines[i]);
+		const closing = first === '{' ? '}' : ']';
+		for (let j = i + 1; j < lines.length; j++) {
+			if (lines[j].trimEnd() !== closing) continue;
+			try {
+				return JSON.parse(lines.slice(i, j + 1).join('\n'));
+			} catch {
+				/* not this one: a log line that happens to start with a bracket */
+				break;
+			}
 		}
 	}
 	throw new Error(`no JSON document in the output:\n${tail(stdout)}`);
 }
 
 /**
- * `n8n execute --id=<id> --rawOutput`: resolves `{ ok, data, stdout, stderr, code }` where data is the parsed
- * run data when the execution succeeded. A failed execution resolves with ok = false (it does not throw).
+ * `n8n execute --id=<id> --rawOutput`: resolves `{ ok, data, error, stdout, stderr, code }` where data is the
+ * parsed run (IRun: data.resultData.runData[nodeName][run].data.main[output][item]). A failed execution
+ * resolves with ok = false and `error` = resultData.error (it does not throw).
  */
 export async function executeWorkflow(instance, id, { timeoutMs = 180_000 } = {}) {
 	const result = await n8nCli(instance, ['execute', `--id=${id}`, '--rawOutput'], { timeoutMs, check: false });
 	let data = null;
-	if (result.code === 0) data = parseJsonAfterLogs(result.stdout);
-	return { ok: result.code === 0 && data !== null, data, stdout: result.stdout, stderr: result.stderr, code: result.code };
+	try {
+		// Also on failure: n8n logs the failed run (with resultData.error) as JSON on stdout.
+		data = parseJsonAfterLogs(result.stdout);
+	} catch (error) {
+		if (result.code === 0) throw error;
+	}
+	return {
+		ok: result.code === 0 && data !== null && !data.data?.resultData?.error,
+		data,
+		error: data?.data?.resultData?.error ?? null,
+		stdout: result.stdout,
+		stderr: result.stderr,
+		code: result.code,
+	};
 }
 
 /** `n8n export:credentials --id=<id> --decrypted`, parsed. */
@@ -668,8 +763,11 @@ export async function waitForWebhook(url, { timeoutMs = 60_000 } = {}) {
 // ---------------------------------------------------------------------------------------------------------
 // REST: owner account, login, API key
 
+const BROWSER_ID = randomUUID();
+
 async function rest(instance, method, route, { body, cookie, apiKey } = {}) {
-	const headers = { accept: 'application/json' };
+	// n8n binds its auth cookie to this header when present; one fixed value for every call of this process.
+	const headers = { accept: 'application/json', 'browser-id': BROWSER_ID };
 	if (body !== undefined) headers['content-type'] = 'application/json';
 	if (cookie) headers.cookie = cookie;
 	if (apiKey) headers['x-n8n-api-key'] = apiKey;
@@ -724,6 +822,13 @@ export async function createApiKey(instance, cookie, { label = `e2e-${Date.now()
 	const key = response.json?.data?.rawApiKey ?? response.json?.data?.apiKey;
 	if (response.status !== 200 || !key) throw new Error(`API key creation failed: HTTP ${response.status} ${response.text.slice(0, 500)}`);
 	return key;
+}
+
+/** The node type names the running instance serves to its editor (GET /types/nodes.json, logged in). */
+export async function servedNodeTypes(instance, cookie) {
+	const response = await rest(instance, 'GET', '/types/nodes.json', { cookie });
+	if (response.status !== 200 || !Array.isArray(response.json)) throw new Error(`GET /types/nodes.json: HTTP ${response.status}`);
+	return response.json.map((type) => type.name);
 }
 
 /** GET /api/v1/executions (public API), all pages. */

@@ -17,7 +17,9 @@
  *   npm start -- --verbose         also echo n8n's log (it always goes to <user folder>/n8n.log)
  *
  * Environment: N8N_PORT (default 5678), WECHAT_SIM_PORT (default 4100), N8N_WECHAT_CACHE (cache folder),
- * N8N_WECHAT_USER_FOLDER (default <cache>/demo-user, or <cache>/real-user with --real), WECHAT_REAL=1.
+ * N8N_WECHAT_USER_FOLDER (default <cache>/demo-user, or <cache>/real-user with --real), WECHAT_REAL=1,
+ * WEBHOOK_URL (the public base URL behind your reverse proxy, for --real). n8n listens on 127.0.0.1 only.
+ * With --real, n8n generates its own encryption key and keeps it in the user folder.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -37,8 +39,10 @@ import {
 	isPortInUse,
 	log,
 	publishWorkflow,
+	servedNodeTypes,
 	setupOwner,
 	spawnTracked,
+	stopAllTracked,
 	stopN8n,
 	stopProcess,
 	startN8n,
@@ -125,7 +129,7 @@ async function main() {
 	const flags = parseArgs(process.argv.slice(2));
 	if (flags.help) {
 		const source = fs.readFileSync(new URL(import.meta.url), 'utf8');
-		process.stdout.write(`${source.slice(source.indexOf('/**') + 3, source.indexOf('*/')).replace(/^ \* ?/gm, '')}\n`);
+		process.stdout.write(`${source.slice(source.indexOf('/**') + 3, source.indexOf('*/')).replace(/^ \* ?/gm, '').trim()}\n`);
 		return;
 	}
 	assertSupportedPlatform();
@@ -142,11 +146,18 @@ async function main() {
 		log('stopping ...');
 		if (instance) await stopN8n(instance);
 		if (simulator) await stopProcess(simulator.child);
+		await stopAllTracked(); // e.g. an npm install still running (its cache marker is then not written)
 		log('stopped');
 		process.exit(code);
 	};
 	process.on('SIGINT', () => void stopAll(0));
 	process.on('SIGTERM', () => void stopAll(0));
+	process.on('SIGHUP', () => void stopAll(0));
+	// If whatever started us goes away without passing on a signal, do not leave n8n and the simulator behind.
+	const parent = process.ppid;
+	setInterval(() => {
+		if (process.ppid !== parent) void stopAll(0);
+	}, 2_000).unref();
 
 	try {
 		await buildPackage();
@@ -160,7 +171,14 @@ async function main() {
 		}
 
 		// --real: n8n generates its own encryption key and keeps it in the user folder's config.
-		instance = await createInstance(runtime, { userFolder, port: n8nPort, encryptionKey: flags.real ? undefined : DEMO_ENCRYPTION_KEY });
+		// WEBHOOK_URL (e.g. https://n8n.example.com/ behind a reverse proxy) is passed on: n8n shows it as the production URL.
+		const publicUrl = process.env.WEBHOOK_URL ? { WEBHOOK_URL: process.env.WEBHOOK_URL } : {};
+		instance = await createInstance(runtime, {
+			userFolder,
+			port: n8nPort,
+			encryptionKey: flags.real ? undefined : DEMO_ENCRYPTION_KEY,
+			env: publicUrl,
+		});
 
 		// Import before `n8n start`: a running n8n does not pick up a CLI publish.
 		const markerFile = path.join(userFolder, 'demo-imported.json');
@@ -196,16 +214,18 @@ async function main() {
 		const logFile = path.join(userFolder, 'n8n.log');
 		log(`starting n8n on ${instance.baseUrl} (log: ${logFile})`);
 		const server = await startN8n(instance, { logFile, echo: flags.verbose });
-		await setupOwner(instance, DEMO_LOGIN);
+		const cookie = await setupOwner(instance, DEMO_LOGIN);
 
-		const types = await (await fetch(`${instance.baseUrl}/types/nodes.json`)).json().catch(() => []);
-		const ours = types.map((type) => type.name).filter((name) => name.startsWith(`${PACKAGE_NAME}.`));
+		const ours = (await servedNodeTypes(instance, cookie)).filter((name) => name.startsWith(`${PACKAGE_NAME}.`));
 		if (!ours.includes(`${PACKAGE_NAME}.weChatQrCode`) || !ours.includes(`${PACKAGE_NAME}.weChatScanTrigger`)) {
 			throw new Error(`n8n did not load the package's node types (found: ${ours.join(', ') || 'none'}); see ${logFile}`);
 		}
 
 		const webhookUrl = `${instance.baseUrl}/webhook/${demo.webhookId}/${WEBHOOK_PATH}`;
 		if (credential) await waitForWebhook(webhookUrl);
+		const publicWebhookUrl = process.env.WEBHOOK_URL
+			? `${process.env.WEBHOOK_URL.replace(/\/+$/, '')}/webhook/${demo.webhookId}/${WEBHOOK_PATH}`
+			: webhookUrl;
 
 		const lines = [
 			'',
@@ -232,11 +252,11 @@ async function main() {
 			lines.push(
 				'  Real mode: no simulator and no demo credential. Create a "WeChat Official Account API" credential in the',
 				'  editor, select it in the two demo workflows, and publish "WeChat QR demo: scan trigger"; its production URL is',
-				`                 ${webhookUrl}`,
+				`                 ${publicWebhookUrl}`,
 				'  (WeChat needs it on port 80/443: put n8n behind a reverse proxy with your domain).',
 			);
 		}
-		lines.push('', 'Press Ctrl-C to stop n8n and the simulator.', '');
+		lines.push('', `Press Ctrl-C to stop n8n${simulator ? ' and the simulator' : ''}.`, '');
 		process.stdout.write(`${lines.join('\n')}\n`);
 
 		const exitedFirst = await Promise.race([
@@ -254,5 +274,8 @@ async function main() {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-	await main();
+	await main().catch((error) => {
+		process.stderr.write(`npm start: ${error instanceof Error ? error.message : String(error)}\n`);
+		process.exit(2);
+	});
 }
