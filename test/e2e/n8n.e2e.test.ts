@@ -32,7 +32,7 @@ const CHANNELS = ['store_001', 'store_002', 'poster_spring', 'rep_zhang'];
 const IDS = {
 	codes: 'e2eCodesBase64v1',
 	retired: 'e2eRetiredShort1',
-	tokenCheck: 'e2eTokenReuse001',
+	reuseCheck: 'e2eTokenReuse001',
 	quietTrigger: 'e2eQuietTrigger1',
 	quietWebhookId: '0c3f6a52-7d1e-4b8a-9e24-5f1a3c7b9d60',
 };
@@ -100,7 +100,7 @@ function retiredShortenUrl(): DemoWorkflow {
 function tokenCheck(): DemoWorkflow {
 	const create = node(demo.createCodes, 'Create QR Ticket');
 	create.parameters = { resource: 'qrCode', operation: 'createTicket', qrType: 'temporary', sceneType: 'id', sceneId: 4242, expireSeconds: 3600, options: {} };
-	return singleNodeWorkflow(IDS.tokenCheck, 'e2e: second execution reuses the token', create);
+	return singleNodeWorkflow(IDS.reuseCheck, 'e2e: second execution reuses the token', create);
 }
 
 /** A trigger without reply text: WeChat gets "success". */
@@ -210,7 +210,7 @@ describe('n8n CLI (before n8n start)', () => {
 
 		const fetchesBefore = sim.tokenFetches();
 		const createsBefore = sim.requestsTo('/cgi-bin/qrcode/create').length;
-		const run = expectOk(await rt.executeWorkflow(instance, IDS.tokenCheck));
+		const run = expectOk(await rt.executeWorkflow(instance, IDS.reuseCheck));
 		expect(items(run, 'Create QR Ticket')[0].json).toMatchObject({ scene: 4242, actionName: 'QR_SCENE' });
 
 		expect(sim.tokenFetches()).toBe(fetchesBefore);
