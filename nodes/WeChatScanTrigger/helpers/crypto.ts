@@ -72,8 +72,8 @@ interface AesKey {
 
 /**
  * Random prefixes come from a pool the CSPRNG fills a few KB at a time, and no byte is handed out twice.
- * Each randomBytes call costs 10–30 µs under OpenSSL 3 whatever its size, as much as the rest of an
- * encrypted reply (Node caches entropy for randomUUID the same way).
+ * Each randomBytes call costs about 10 µs under OpenSSL 3 whatever its size, more than the AES work of
+ * an encrypted reply (Node caches entropy for randomUUID the same way).
  */
 const RANDOM_POOL_BYTES = 4096;
 let randomPool = Buffer.alloc(0);
@@ -148,7 +148,7 @@ export class WeChatCipher {
 	decryptWithKeyInfo(encrypt: string): DecryptedWithKeyInfo {
 		const ciphertext = Buffer.from(encrypt, 'base64');
 		// Node decodes leniently, so the text is checked too. WeChat sends canonical base64, which re-encodes
-		// to itself; only other text needs the pattern, which costs several µs on a 600-character value.
+		// to itself; only other text needs the pattern, which costs about 3 µs on a 600-character value.
 		if (ciphertext.toString('base64') !== encrypt && (encrypt.length % 4 !== 0 || !BASE64_PATTERN.test(encrypt))) {
 			throw new WeChatCryptoError('invalid-base64');
 		}
