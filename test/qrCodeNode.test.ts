@@ -22,15 +22,15 @@ beforeEach(() => {
 	sim.reset();
 });
 
-function newCredential(data: Record<string, string> = {}) {
+function newCredential(data: Record<string, string> = {}, wechat: WeChatSimulator = sim) {
 	const store = new CredentialStore();
 	const credential = store.add('wechat', 'weChatOfficialAccountApi', {
-		appId: sim.appId,
-		appSecret: sim.appSecret,
+		appId: wechat.appId,
+		appSecret: wechat.appSecret,
 		token: 'serverToken123',
 		encodingAESKey: '',
-		apiBaseUrl: sim.apiBaseUrl,
-		mpBaseUrl: `${sim.mpBaseUrl}/`,
+		apiBaseUrl: wechat.apiBaseUrl,
+		mpBaseUrl: `${wechat.mpBaseUrl}/`,
 		...data,
 	});
 	return { store, credential };
@@ -204,21 +204,51 @@ describe('Short links', () => {
 });
 
 describe('access token', () => {
-	it('uses one stable token for 1,000 items, persists it, and reuses it in the next execution', async () => {
-		const { store, credential } = newCredential();
-		const result = await runNode({ store, credential, items: items(1000), parameters: createTicket({ qrType: 'temporary', sceneType: 'id', sceneId: '={{ $json.i + 1 }}', expireSeconds: 600 }) });
-		expect(result.error).toBeUndefined();
-		expect(result.items).toHaveLength(1000);
-		expect(new Set(result.items?.map((i) => i.json.scene)).size).toBe(1000);
-		expect(sim.tokenFetches()).toBe(1);
-		expect(sim.requestsTo('/cgi-bin/stable_token')[0]).toMatchObject({ method: 'POST', body: { grant_type: 'client_credential', appid: sim.appId, force_refresh: false } });
-		expect(sim.requestsTo('/cgi-bin/token')).toHaveLength(0);
-		const persisted = store.stored('wechat').accessToken;
-		expect(sim.issuedTokens()).toContain(persisted);
+	// Tokens are shared per process and account for a minute, so tests that count first fetches get a
+	// WeChat of their own.
+	async function withOwnWeChat(test: (wechat: WeChatSimulator) => Promise<void>): Promise<void> {
+		const wechat = await startSimulator();
+		try {
+			await test(wechat);
+		} finally {
+			await wechat.close();
+		}
+	}
 
-		await runNode({ store, credential, items: items(3), parameters: createTicket({ qrType: 'temporary', sceneType: 'id', sceneId: 1, expireSeconds: 600 }) });
-		expect(sim.tokenFetches()).toBe(1);
-	});
+	it('uses one stable token for 1,000 items, persists it, and reuses it in the next execution', () =>
+		withOwnWeChat(async (wechat) => {
+			const { store, credential } = newCredential({}, wechat);
+			const result = await runNode({ store, credential, items: items(1000), parameters: createTicket({ qrType: 'temporary', sceneType: 'id', sceneId: '={{ $json.i + 1 }}', expireSeconds: 600 }) });
+			expect(result.error).toBeUndefined();
+			expect(result.items).toHaveLength(1000);
+			expect(new Set(result.items?.map((i) => i.json.scene)).size).toBe(1000);
+			expect(wechat.tokenFetches()).toBe(1);
+			expect(wechat.requestsTo('/cgi-bin/stable_token')[0]).toMatchObject({ method: 'POST', body: { grant_type: 'client_credential', appid: wechat.appId, force_refresh: false } });
+			expect(wechat.requestsTo('/cgi-bin/token')).toHaveLength(0);
+			const persisted = store.stored('wechat').accessToken;
+			expect(wechat.issuedTokens()).toContain(persisted);
+
+			await runNode({ store, credential, items: items(3), parameters: createTicket({ qrType: 'temporary', sceneType: 'id', sceneId: 1, expireSeconds: 600 }) });
+			expect(wechat.tokenFetches()).toBe(1);
+		}));
+
+	it('fetches one token for 8 executions that start together, each with a credential read before any token was saved', () =>
+		withOwnWeChat(async (wechat) => {
+			// Like a queue-mode worker taking 8 jobs at once: n8n runs preAuthentication in each, without a lock.
+			const runs = await Promise.all(
+				Array.from({ length: 8 }, (_, i) => {
+					const { store, credential } = newCredential({}, wechat);
+					return runNode({ store, credential, items: items(5), parameters: createTicket({ qrType: 'temporary', sceneType: 'id', sceneId: i + 1, expireSeconds: 600, options: { concurrency: 5 } }) }).then((result) => ({ result, store }));
+				}),
+			);
+			for (const { result } of runs) {
+				expect(result.error).toBeUndefined();
+				expect(result.items).toHaveLength(5);
+			}
+			expect(wechat.tokenFetches()).toBe(1);
+			expect(new Set(runs.map(({ store }) => store.stored('wechat').accessToken))).toEqual(new Set(wechat.issuedTokens()));
+			expect(wechat.requestsTo('/cgi-bin/qrcode/create')).toHaveLength(40);
+		}));
 
 	it.each([
 		[1, 6],

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 import { describeWeChatError, isWeChatError } from './weChatErrors';
 
 /** The request shape this module needs; n8n's `helpers.httpRequest` satisfies it. */
@@ -40,11 +42,17 @@ export function normalizeBaseUrl(url: string): string {
 	return url.trim().replace(/\/+$/, '');
 }
 
+interface FetchedToken {
+	token: string;
+	/** WeChat's expires_in in seconds: how long this token has left, not always the full 7,200. */
+	expiresIn: number;
+}
+
 async function requestStableToken(
 	post: JsonPost,
 	request: StableTokenRequest,
 	forceRefresh: boolean,
-): Promise<string> {
+): Promise<FetchedToken> {
 	const response = await post({
 		method: 'POST',
 		url: `${normalizeBaseUrl(request.apiBaseUrl)}/cgi-bin/stable_token`,
@@ -60,29 +68,85 @@ async function requestStableToken(
 		const { message, description } = describeWeChatError(response.errcode, response.errmsg);
 		throw new WeChatTokenError(response.errcode, `Could not get a WeChat access token. ${message}. ${description}`, description, response.errmsg);
 	}
-	const token = (response as { access_token?: unknown } | null)?.access_token;
+	const { access_token: token, expires_in: expiresIn } = (response ?? {}) as { access_token?: unknown; expires_in?: unknown };
 	if (typeof token !== 'string' || token === '') {
 		throw new WeChatTokenError(0, 'Could not get a WeChat access token: the answer held no access_token', 'Check that the API base URL points to WeChat or to a relay that forwards cgi-bin/stable_token.');
 	}
-	return token;
+	return { token, expiresIn: typeof expiresIn === 'number' && Number.isFinite(expiresIn) ? expiresIn : 0 };
+}
+
+/** How long a fetched token is handed to later fetches in this process, at most. */
+export const TOKEN_REUSE_MS = 60_000;
+/** A token with less than this left is never reused: the next fetch asks WeChat, which may rotate it. */
+const REUSE_MIN_REMAINING_MS = 300_000;
+
+interface SharedFetch {
+	/** While it is pending, concurrent fetches for the account wait for it instead of sending their own. */
+	pending: Promise<FetchedToken>;
+	/** Set once it settled with a token. */
+	token?: string;
+	reusableUntil: number;
+}
+
+/**
+ * n8n runs preAuthentication for every execution that read the credential before a token was saved, with
+ * no lock: a wave of executions starting together (a queue-mode worker taking many jobs) would each fetch
+ * one. Per process, fetches for the same account share one stable_token call, and a token fetched in the
+ * last minute is handed to them too. Keyed by everything that decides the token, so an edited credential
+ * fetches its own; the AppSecret only as a hash.
+ */
+const sharedFetches = new Map<string, SharedFetch>();
+
+function accountKey(request: StableTokenRequest): string {
+	const secretHash = createHash('sha256').update(request.appSecret.trim()).digest('hex');
+	return `${normalizeBaseUrl(request.apiBaseUrl)}\n${request.appId.trim()}\n${secretHash}`;
 }
 
 /**
  * Gets the account's stable access token in normal mode, which never invalidates tokens held by the
  * customer's other systems (unlike cgi-bin/token). Forces a refresh only when WeChat hands back the very token
- * it just refused, and then at most once per 30 s per AppID.
+ * it just refused, and then at most once per 30 s per AppID. Shares fetches within the process (see above).
  */
 export async function fetchStableAccessToken(
 	post: JsonPost,
 	request: StableTokenRequest,
 	now: () => number = Date.now,
 ): Promise<string> {
-	const token = await requestStableToken(post, request, false);
-	if (!request.rejectedAccessToken || token !== request.rejectedAccessToken) return token;
+	const key = accountKey(request);
+	const shared = sharedFetches.get(key);
+	// A token fetched by another execution is good unless it is the very one WeChat just refused. A failed
+	// fetch fails its waiters too: the same call now would fail the same way.
+	if (shared) {
+		if (shared.token === undefined) {
+			const { token } = await shared.pending;
+			if (token !== request.rejectedAccessToken) return token;
+		} else if (now() < shared.reusableUntil && shared.token !== request.rejectedAccessToken) {
+			return shared.token;
+		}
+	}
+
+	const fetch: SharedFetch = { pending: fetchForAccount(post, request, now), reusableUntil: 0 };
+	sharedFetches.set(key, fetch);
+	// Registered first, so the bookkeeping is done before any caller resumes.
+	fetch.pending.then(
+		({ token, expiresIn }) => {
+			fetch.token = token;
+			fetch.reusableUntil = now() + Math.min(TOKEN_REUSE_MS, expiresIn * 1000 - REUSE_MIN_REMAINING_MS);
+		},
+		() => {
+			if (sharedFetches.get(key) === fetch) sharedFetches.delete(key);
+		},
+	);
+	return (await fetch.pending).token;
+}
+
+async function fetchForAccount(post: JsonPost, request: StableTokenRequest, now: () => number): Promise<FetchedToken> {
+	const fetched = await requestStableToken(post, request, false);
+	if (!request.rejectedAccessToken || fetched.token !== request.rejectedAccessToken) return fetched;
 
 	const appId = request.appId.trim();
 	const last = lastForcedRefreshAt.get(appId);
-	if (last !== undefined && now() - last < FORCE_REFRESH_INTERVAL_MS) return token;
+	if (last !== undefined && now() - last < FORCE_REFRESH_INTERVAL_MS) return fetched;
 	lastForcedRefreshAt.set(appId, now());
 	return await requestStableToken(post, request, true);
 }

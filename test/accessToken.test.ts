@@ -1,0 +1,135 @@
+/**
+ * fetchStableAccessToken on its own: how fetches for one account share a stable_token call within a
+ * process. WeChat is a scripted `post` here, so each case controls exactly when and what it answers.
+ */
+import { describe, expect, it } from 'vitest';
+
+import { fetchStableAccessToken, TOKEN_REUSE_MS, WeChatTokenError, type JsonPost, type StableTokenRequest } from '../nodes/shared/accessToken';
+
+interface Call {
+	appid: unknown;
+	forceRefresh: boolean;
+	answer: (body: unknown) => void;
+}
+
+/** A stable_token endpoint that answers only when the test says so. */
+function scriptedWeChat() {
+	const calls: Call[] = [];
+	const post: JsonPost = (options) =>
+		new Promise((resolve) => {
+			calls.push({ appid: options.body.appid, forceRefresh: options.body.force_refresh === true, answer: resolve });
+		});
+	return { calls, post };
+}
+
+/** Lets pending promise callbacks run, so fetches that were started reach `post`. */
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+let accounts = 0;
+/** A fresh account per test: the sharing is per process, and tests must not see each other's tokens. */
+function account(overrides: Partial<StableTokenRequest> = {}): StableTokenRequest {
+	accounts++;
+	return { apiBaseUrl: 'http://127.0.0.1:1', appId: `wxshared${accounts}`, appSecret: `secret-${accounts}`, ...overrides };
+}
+
+describe('fetchStableAccessToken: one stable_token call per account and process', () => {
+	it('makes 20 concurrent fetches for one account share one call, and hands its token to all', async () => {
+		const { calls, post } = scriptedWeChat();
+		const request = account();
+		const fetches = Array.from({ length: 20 }, () => fetchStableAccessToken(post, request));
+		await settle();
+		expect(calls).toHaveLength(1);
+		calls[0].answer({ access_token: 'TOKEN-A', expires_in: 7200 });
+		expect(new Set(await Promise.all(fetches))).toEqual(new Set(['TOKEN-A']));
+		expect(calls).toHaveLength(1);
+	});
+
+	it('hands a token fetched in the last minute to later fetches, and asks WeChat again after that', async () => {
+		const { calls, post } = scriptedWeChat();
+		const request = account();
+		let clock = 1_000_000;
+		const now = () => clock;
+		const first = fetchStableAccessToken(post, request, now);
+		await settle();
+		calls[0].answer({ access_token: 'TOKEN-A', expires_in: 7200 });
+		expect(await first).toBe('TOKEN-A');
+
+		clock += TOKEN_REUSE_MS - 1;
+		expect(await fetchStableAccessToken(post, request, now)).toBe('TOKEN-A');
+		expect(calls).toHaveLength(1);
+
+		clock += 1;
+		const later = fetchStableAccessToken(post, request, now);
+		await settle();
+		expect(calls).toHaveLength(2);
+		calls[1].answer({ access_token: 'TOKEN-A', expires_in: 7140 });
+		expect(await later).toBe('TOKEN-A');
+	});
+
+	it('never reuses a token with less than five minutes left', async () => {
+		const { calls, post } = scriptedWeChat();
+		const request = account();
+		const first = fetchStableAccessToken(post, request);
+		await settle();
+		calls[0].answer({ access_token: 'TOKEN-OLD', expires_in: 299 });
+		expect(await first).toBe('TOKEN-OLD');
+		const next = fetchStableAccessToken(post, request);
+		await settle();
+		expect(calls).toHaveLength(2);
+		calls[1].answer({ access_token: 'TOKEN-NEW', expires_in: 7200 });
+		expect(await next).toBe('TOKEN-NEW');
+	});
+
+	it('does not hand out the token WeChat just refused: it asks WeChat, and forces a refresh if WeChat returns it again', async () => {
+		const { calls, post } = scriptedWeChat();
+		const request = account();
+		const first = fetchStableAccessToken(post, request);
+		await settle();
+		calls[0].answer({ access_token: 'TOKEN-A', expires_in: 7200 });
+		await first;
+
+		const refetch = fetchStableAccessToken(post, { ...request, rejectedAccessToken: 'TOKEN-A' });
+		await settle();
+		expect(calls.map((c) => c.forceRefresh)).toEqual([false, false]);
+		calls[1].answer({ access_token: 'TOKEN-A', expires_in: 7000 });
+		await settle();
+		expect(calls.map((c) => c.forceRefresh)).toEqual([false, false, true]);
+		calls[2].answer({ access_token: 'TOKEN-B', expires_in: 7200 });
+		expect(await refetch).toBe('TOKEN-B');
+
+		// Another execution that still holds TOKEN-A gets the refreshed token without a call.
+		expect(await fetchStableAccessToken(post, { ...request, rejectedAccessToken: 'TOKEN-A' })).toBe('TOKEN-B');
+		expect(calls).toHaveLength(3);
+	});
+
+	it('shares a failure with the fetches that waited for it, then lets the next fetch try again', async () => {
+		const { calls, post } = scriptedWeChat();
+		const request = account();
+		const fetches = Array.from({ length: 5 }, () => fetchStableAccessToken(post, request).then(() => null, (error: unknown) => error));
+		await settle();
+		calls[0].answer({ errcode: 40164, errmsg: 'invalid ip 203.0.113.7, not in whitelist' });
+		const errors = await Promise.all(fetches);
+		expect(calls).toHaveLength(1);
+		for (const error of errors) {
+			expect(error).toBeInstanceOf(WeChatTokenError);
+			expect((error as WeChatTokenError).errcode).toBe(40164);
+		}
+
+		const retry = fetchStableAccessToken(post, request);
+		await settle();
+		expect(calls).toHaveLength(2);
+		calls[1].answer({ access_token: 'TOKEN-A', expires_in: 7200 });
+		expect(await retry).toBe('TOKEN-A');
+	});
+
+	it('keeps accounts apart: another AppID, AppSecret or API base URL fetches its own token', async () => {
+		const { calls, post } = scriptedWeChat();
+		const request = account();
+		const variants = [request, { ...request, appId: `${request.appId}x` }, { ...request, appSecret: 'edited-secret' }, { ...request, apiBaseUrl: 'http://127.0.0.1:2' }];
+		const fetches = variants.map((variant) => fetchStableAccessToken(post, variant));
+		await settle();
+		expect(calls).toHaveLength(4);
+		calls.forEach((call, i) => call.answer({ access_token: `TOKEN-${i}`, expires_in: 7200 }));
+		expect(await Promise.all(fetches)).toEqual(['TOKEN-0', 'TOKEN-1', 'TOKEN-2', 'TOKEN-3']);
+	});
+});
