@@ -27,6 +27,8 @@ export interface Instance {
 	baseUrl: string;
 	encryptionKey: string | undefined;
 	brokerPort: number;
+	/** Where n8nCli() appends each command's output, if set. */
+	cliLogFile?: string;
 	env(overrides?: { brokerPort?: number; extra?: Record<string, string> }): NodeJS.ProcessEnv;
 	server: TrackedChild | null;
 }
@@ -97,7 +99,7 @@ export function buildPackage(options?: { stream?: boolean }): Promise<void>;
 export function linkPackage(userFolder: string): string;
 export function createInstance(
 	runtime: Runtime,
-	options: { userFolder: string; port: number; encryptionKey?: string; env?: Record<string, string>; snapshot?: boolean },
+	options: { userFolder: string; port: number; encryptionKey?: string; env?: Record<string, string>; snapshot?: boolean; cliLogFile?: string },
 ): Promise<Instance>;
 export function installPackageSnapshot(userFolder: string, options?: { attempts?: number }): Promise<string>;
 export function n8nCli(instance: Instance, args: string[], options?: { timeoutMs?: number; check?: boolean }): Promise<CliResult>;

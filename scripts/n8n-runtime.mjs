@@ -541,9 +541,10 @@ export function n8nEnv(runtime, { userFolder, port, brokerPort, encryptionKey, e
 /**
  * An n8n instance: one user folder, one port, one encryption key. CLI commands run with their own task-runner
  * broker port, so they never collide with a running `n8n start`. `snapshot`: install a copy of dist/ instead
- * of a link (tests: immune to a concurrent rebuild).
+ * of a link (tests: immune to a concurrent rebuild). `cliLogFile`: every CLI command's output is appended there
+ * (n8n logs to the console, so without it a command's log lines are gone once the caller drops them).
  */
-export async function createInstance(runtime, { userFolder, port, encryptionKey, env = {}, snapshot = false }) {
+export async function createInstance(runtime, { userFolder, port, encryptionKey, env = {}, snapshot = false, cliLogFile }) {
 	fs.mkdirSync(userFolder, { recursive: true });
 	if (snapshot) await installPackageSnapshot(userFolder);
 	else linkPackage(userFolder);
@@ -556,6 +557,7 @@ export async function createInstance(runtime, { userFolder, port, encryptionKey,
 		encryptionKey,
 		brokerPort,
 		extraEnv: env,
+		cliLogFile,
 		env(overrides = {}) {
 			return n8nEnv(runtime, { userFolder, port, brokerPort: overrides.brokerPort ?? brokerPort, encryptionKey, extra: { ...env, ...overrides.extra } });
 		},
@@ -572,6 +574,9 @@ export async function n8nCli(instance, args, { timeoutMs = 180_000, check = true
 		timeoutMs,
 		label: `n8n ${args[0]}`,
 	});
+	if (instance.cliLogFile) {
+		fs.appendFileSync(instance.cliLogFile, `$ n8n ${args.join(' ')} (exit ${result.code ?? result.signal})\n${result.stdout}${result.stderr}\n`);
+	}
 	if (check && result.code !== 0) {
 		throw new Error(`n8n ${args.join(' ')} failed (exit ${result.code ?? result.signal}):\n${tail(result.stdout)}\n${tail(result.stderr)}`);
 	}

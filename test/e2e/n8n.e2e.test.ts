@@ -9,9 +9,13 @@
  * Phase 2 (`n8n start`): published scan triggers behind their production webhook URLs, WeChat's URL
  * verification, signed and encrypted pushes, passive replies, forged pushes and retries, checked against the
  * executions n8n recorded (public API).
+ * Afterwards (n8n stopped): the credential is stored only encrypted, and none of its secrets nor any access
+ * token the simulator issued appears in plaintext in n8n's user folder (database, logs, binary data) or in the
+ * errors the tests provoked.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
 import jpeg from 'jpeg-js';
@@ -24,6 +28,7 @@ import { DEMO_LOGIN, WEBHOOK_PATH, demoCredentialFor, loadDemo, type DemoWorkflo
 import { parseWeChatXml } from '../../nodes/WeChatScanTrigger/helpers/xml';
 import { startSimulator, type WeChatSimulator } from '../simulator';
 import { buildScanPush, openEncryptedReply, sendScanPush, sendUrlVerification } from '../simulator/push';
+import { describeHit, needlesFor, scanFolder, searchBuffer, type Secret } from './secretScan';
 
 const PKG = rt.PACKAGE_NAME;
 const demo = loadDemo();
@@ -43,6 +48,9 @@ let instance: Instance;
 let userFolder: string;
 let credential: ReturnType<typeof demoCredentialFor>;
 const n8nLog = () => path.join(userFolder, 'n8n.log');
+const cliLog = () => path.join(userFolder, 'n8n-cli.log');
+/** Error texts the tests provoke (failed executions, refused webhook calls): searched for secrets at the end. */
+const provoked: Array<{ source: string; text: string }> = [];
 
 /** 16 base62 characters, like n8n's own ids. */
 function freshKey(length: number): string {
@@ -135,11 +143,20 @@ function stableTokenCalls(): number {
 
 beforeAll(async () => {
 	runtime = await rt.ensureRuntime(); // installed by globalSetup: only the marker check here
-	sim = await startSimulator({ port: 0 });
+	// Fresh secrets per run (the demo's are in the repository): a plaintext hit at the end can only come from this run.
+	sim = await startSimulator({ port: 0, appSecret: freshKey(32) });
 	userFolder = rt.tmpUserFolder();
 	// snapshot: a copy of dist/, so that a rebuild in the same checkout during the run cannot unload the package.
-	instance = await rt.createInstance(runtime, { userFolder, port: await rt.getFreePort(), encryptionKey: `e2e-${freshKey(32)}`, snapshot: true });
+	instance = await rt.createInstance(runtime, {
+		userFolder,
+		port: await rt.getFreePort(),
+		encryptionKey: `e2e-${freshKey(32)}`,
+		snapshot: true,
+		cliLogFile: cliLog(),
+	});
 	credential = demoCredentialFor(demo.credential, sim);
+	// A previous key too, so that the key-rotation field is stored (and searched for) like the others.
+	Object.assign(credential.data, { token: freshKey(32), encodingAESKey: freshKey(43), previousEncodingAESKey: freshKey(43) });
 	await rt.importCredential(instance, credential);
 	await rt.importWorkflow(instance, [codesWithImagesAsBase64(), retiredShortenUrl(), tokenCheck(), demo.scanTrigger, quietTrigger()]);
 });
@@ -224,6 +241,7 @@ describe('n8n CLI (before n8n start)', () => {
 		const shortUrlCalls = sim.requestsTo('/cgi-bin/shorturl').length;
 		const result = await rt.executeWorkflow(instance, IDS.retired);
 		expect(result.ok).toBe(false);
+		provoked.push({ source: 'retired shortenUrl: execution error', text: JSON.stringify(result.error) });
 		expect(result.error?.message).toBe('WeChat no longer shortens URLs');
 		expect(String(result.error?.description)).toContain('Create Short Key');
 		expect(sim.requestsTo('/cgi-bin/shorturl').length).toBe(shortUrlCalls + 1);
@@ -286,6 +304,7 @@ describe('scan triggers behind n8n start', () => {
 		expect(verification.status).toBe(200);
 		expect(verification.body).toBe(verification.echostr);
 		const forged = await sendUrlVerification(demoUrl(), { token: 'notTheToken1' });
+		provoked.push({ source: 'forged URL verification: response body', text: forged.body });
 		expect(forged.status).toBe(401);
 		expect(forged.body).not.toBe(forged.echostr);
 	});
@@ -336,7 +355,9 @@ describe('scan triggers behind n8n start', () => {
 		const send = async (url: string, options: Parameters<typeof sendScanPush>[1]) => {
 			const id = openId();
 			forgedIds.push(id);
-			return (await sendScanPush(url, { event: 'subscribe', scene: 'store_9', ...options, openId: id })).status;
+			const response = await sendScanPush(url, { event: 'subscribe', scene: 'store_9', ...options, openId: id });
+			provoked.push({ source: `forged push #${forgedIds.length}: response body`, text: response.body });
+			return response.status;
 		};
 		const otherKey = freshKey(43);
 		expect(await send(quietUrl(), { token: 'wrongToken99', mode: 'plaintext' })).toBe(401);
@@ -370,7 +391,7 @@ describe('scan triggers behind n8n start', () => {
 });
 
 describe('cleanup', () => {
-	it('stops n8n and every process it started, and removes the user folder', async () => {
+	it('stops n8n and every process it started', async () => {
 		const serverPid = instance.server?.pid;
 		expect(serverPid).toBeTypeOf('number');
 		await rt.stopN8n(instance);
@@ -379,6 +400,123 @@ describe('cleanup', () => {
 		// The whole process group is gone (n8n, its task runners).
 		expect(() => process.kill(-serverPid!, 0)).toThrow();
 		expect(await rt.isPortInUse(instance.port)).toBe(false);
+	});
+});
+
+describe('secrets after the run (n8n stopped)', () => {
+	const dbFile = () => path.join(userFolder, '.n8n', 'database.sqlite');
+	let stored: { type: string; data: string } | null = null;
+
+	/** The credential row as n8n stored it, read from its database file with the runtime's Node 24 (node:sqlite). */
+	async function storedCredential(): Promise<{ type: string; data: string } | null> {
+		const script = [
+			"const { DatabaseSync } = require('node:sqlite');",
+			'const db = new DatabaseSync(process.argv[1], { readOnly: true });',
+			"const row = db.prepare('SELECT type, data FROM credentials_entity WHERE id = ?').get(process.argv[2]);",
+			'db.close();',
+			'process.stdout.write(JSON.stringify(row ?? null));',
+		].join('\n');
+		const result = await rt.run(runtime.nodeBin, ['--no-warnings', '-e', script, dbFile(), credential.id], {
+			env: { PATH: process.env.PATH ?? '' },
+			timeoutMs: 30_000,
+			label: 'node:sqlite credentials_entity',
+		});
+		if (result.code !== 0) throw new Error(`reading ${dbFile()} failed (exit ${result.code ?? result.signal}): ${result.stderr}`);
+		return JSON.parse(result.stdout) as { type: string; data: string } | null;
+	}
+
+	function secrets(): Secret[] {
+		const { appSecret, token, encodingAESKey, previousEncodingAESKey } = credential.data;
+		return [
+			{ name: 'AppSecret', value: appSecret },
+			{ name: 'Token', value: token },
+			{ name: 'EncodingAESKey', value: encodingAESKey },
+			{ name: 'Previous EncodingAESKey', value: previousEncodingAESKey },
+			...sim.issuedTokens().map((value, index) => ({ name: `access token #${index + 1}`, value })),
+		];
+	}
+
+	it('stores the credential encrypted, and n8n decrypts it to the secrets and an issued token', async () => {
+		stored = await storedCredential();
+		expect(stored?.type).toBe('weChatOfficialAccountApi');
+		expect(stored!.data.length).toBeGreaterThan(100);
+		expect(() => JSON.parse(stored!.data)).toThrow();
+		const decrypted = await rt.exportCredential(instance, credential.id);
+		// Compared field by field, so that a failure names the field without printing the secret.
+		const fields = ['appSecret', 'token', 'encodingAESKey', 'previousEncodingAESKey'] as const;
+		expect(Object.fromEntries(fields.map((field) => [field, decrypted.data[field] === credential.data[field]]))).toEqual(
+			Object.fromEntries(fields.map((field) => [field, true])),
+		);
+		expect(sim.issuedTokens().includes(String(decrypted.data.accessToken)), 'the stored access token is one the simulator issued').toBe(true);
+	});
+
+	it('finds the secrets when they are planted (the search can fail)', () => {
+		const { appSecret, token } = credential.data;
+		const accessToken = sim.issuedTokens()[0];
+		const prefix = randomBytes(100);
+		const query = Buffer.from(`GET /cgi-bin/qrcode/create?access_token=${accessToken}&x=1\n`);
+		// One byte before the Token: its base64 starts off a 3-byte boundary.
+		const encoded = Buffer.from(Buffer.from(`x${token}`).toString('base64'));
+		const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'secret-scan-check-'));
+		try {
+			fs.writeFileSync(path.join(dir, 'planted.bin'), Buffer.concat([prefix, Buffer.from(appSecret), query, encoded]));
+			const { hits } = scanFolder(dir, needlesFor(secrets()));
+			const lines = hits.map(describeHit);
+			expect(lines).toEqual([
+				`planted.bin @ byte 100: AppSecret (raw)`,
+				// The first two base64 characters also carry bits of the "x": the match starts at the third.
+				`planted.bin @ byte ${100 + appSecret.length + query.length + 2}: Token (base64 (shift 1))`,
+				`planted.bin @ byte ${100 + appSecret.length + query.indexOf(accessToken)}: access token #1 (raw)`,
+			]);
+			for (const { value } of secrets()) expect(lines.join('\n').includes(value)).toBe(false);
+		} finally {
+			fs.rmSync(dir, { recursive: true, force: true });
+		}
+	});
+
+	it("leaves no secret in plaintext in n8n's database, logs and files, nor in the errors the tests provoked", () => {
+		expect(stored, 'the credential row was read').not.toBeNull();
+		const issued = sim.issuedTokens();
+		expect(issued.length).toBeGreaterThanOrEqual(1);
+		const needles = needlesFor(secrets());
+		const scan = scanFolder(userFolder, needles);
+		const bytesOf = (file: string) => scan.files.find((f) => f.file === file)?.bytes ?? 0;
+		const logs = scan.files.filter((f) => f.file.endsWith('.log'));
+		const textHits = provoked.flatMap(({ source, text }) => searchBuffer(Buffer.from(text), source, needles));
+		const database = scan.files.filter((f) => path.basename(f.file).startsWith('database.sqlite'));
+		// Files and bytes per folder two levels down (e.g. .n8n/binaryData), for the figure in the README.
+		const byFolder = new Map<string, { files: number; bytes: number }>();
+		for (const f of scan.files) {
+			const key = path.relative(userFolder, f.file).split(path.sep).slice(0, 2).join('/');
+			const entry = byFolder.get(key) ?? { files: 0, bytes: 0 };
+			byFolder.set(key, { files: entry.files + 1, bytes: entry.bytes + f.bytes });
+		}
+		rt.log(
+			`searched ${scan.files.length} files, ${scan.bytes} bytes in ${userFolder} (database ${database.map((f) => `${path.basename(f.file)} ${f.bytes}`).join(', ')}; ` +
+				`logs ${logs.map((f) => `${path.relative(userFolder, f.file)} ${f.bytes}`).join(', ')}; ${scan.symlinks.length} symlinks not followed; ` +
+				`by folder: ${[...byFolder].map(([key, { files, bytes }]) => `${key} ${files} files ${bytes} bytes`).join(', ')}) ` +
+				`and ${provoked.length} provoked error texts for ${secrets().length} secrets (${issued.length} access tokens issued), ` +
+				`${needles.length} byte patterns: ${scan.hits.length + textHits.length} hits`,
+		);
+
+		// Not vacuous: the database with the credential, the server log and the CLI log were read ...
+		expect(bytesOf(dbFile())).toBeGreaterThan(0);
+		expect(bytesOf(n8nLog())).toBeGreaterThan(0);
+		expect(bytesOf(cliLog())).toBeGreaterThan(0);
+		// (The row may still be in the -wal file rather than the database file itself.)
+		const inDatabase = (text: string) =>
+			database.flatMap((f) => searchBuffer(fs.readFileSync(f.file), f.file, [{ secret: 'marker', form: 'raw', bytes: Buffer.from(text) }])).length;
+		expect(inDatabase(stored!.data), 'the encrypted credential row in the database files').toBeGreaterThan(0);
+		// ... as were the failed execution's record and the errors answered to forged calls.
+		expect(inDatabase('WeChat no longer shortens URLs'), 'the failed execution in the database files').toBeGreaterThan(0);
+		expect(provoked.length).toBe(7);
+
+		expect([...scan.hits, ...textHits].map(describeHit)).toEqual([]);
+	});
+});
+
+describe('teardown', () => {
+	it('stops the simulator and removes the user folder', async () => {
 		await sim.close();
 		fs.rmSync(userFolder, { recursive: true, force: true });
 		expect(fs.existsSync(userFolder)).toBe(false);
