@@ -301,7 +301,7 @@ describe('access token', () => {
 	it.each([
 		['a wrong AppSecret', { appSecret: 'wrong-secret-value' }, 'WeChat error 40125', 'AppSecret'],
 		['a wrong AppID', { appId: 'wxnotmyapp0000000' }, 'WeChat error 40013', 'AppID'],
-	])('fails clearly on %s', async (_name, data, message, hint) => {
+	] as Array<[string, Record<string, string>, string, string]>)('fails clearly on %s', async (_name, data, message, hint) => {
 		const { store, credential } = newCredential(data);
 		const result = await runNode({ store, credential, parameters: createTicket({ qrType: 'temporary', sceneType: 'id', sceneId: 1, expireSeconds: 600 }) });
 		expect(result.error?.name).toBe('NodeApiError');

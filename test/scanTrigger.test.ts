@@ -250,7 +250,7 @@ describe('rejections start no execution', () => {
 	});
 
 	it('answers 500 without executing when the credential has no Token or a malformed EncodingAESKey', async () => {
-		for (const data of [{ token: '' }, { encodingAESKey: 'too-short' }]) {
+		for (const data of [{ token: '' }, { encodingAESKey: 'too-short' }] as Array<Record<string, string>>) {
 			const server = await trigger({}, data);
 			const response = await sendScanPush(server.url, push({ event: 'SCAN', scene: 's', token: SERVER_TOKEN }));
 			expect(response.status).toBe(500);

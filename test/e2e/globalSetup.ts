@@ -2,7 +2,6 @@
  * Runs once before the e2e files: builds the package and makes sure Node 24 + n8n are in the cache
  * (first time about 5 minutes, with a progress line every 10 s; later runs only check the marker file).
  */
-// @ts-expect-error -- plain ESM module without type declarations
 import { buildPackage, ensureRuntime, log } from '../../scripts/n8n-runtime.mjs';
 
 export default async function setup(): Promise<void> {

@@ -352,7 +352,7 @@ describe('scan triggers behind n8n start', () => {
 	it('refuses forged pushes with 401/403 and records no execution', async () => {
 		const before = await allExecutionCount();
 		const forgedIds: string[] = [];
-		const send = async (url: string, options: Parameters<typeof sendScanPush>[1]) => {
+		const send = async (url: string, options: Omit<Parameters<typeof sendScanPush>[1], 'event'>) => {
 			const id = openId();
 			forgedIds.push(id);
 			const response = await sendScanPush(url, { event: 'subscribe', scene: 'store_9', ...options, openId: id });

@@ -175,7 +175,7 @@ export class CredentialStore extends ICredentialsHelper {
 		if (!nodeCredentials) return undefined;
 		const stored = this.credentials.get(nodeCredentials.id ?? '');
 		if (!stored) throw new Error('credential vanished');
-		await this.updateCredentials(nodeCredentials, typeName, { ...stored.data, ...output });
+		await this.updateCredentials(nodeCredentials, typeName, { ...stored.data, ...output } as ICredentialDataDecryptedObject);
 		return Object.assign(credentials, output);
 	}
 
