@@ -255,6 +255,7 @@ describe('scan triggers behind n8n start', () => {
 	const demoUrl = () => `${instance.baseUrl}/webhook/${demo.webhookId}/${WEBHOOK_PATH}`;
 	const quietUrl = () => `${instance.baseUrl}/webhook/${IDS.quietWebhookId}/${WEBHOOK_PATH}`;
 	let apiKey: string;
+	let cookie: string;
 
 	/** The trigger output of each successful execution of a workflow, as n8n recorded it. */
 	async function recorded(workflowId: string): Promise<Array<{ execution: PublicApiExecution; event: Record<string, unknown> }>> {
@@ -292,11 +293,41 @@ describe('scan triggers behind n8n start', () => {
 		await rt.publishWorkflow(instance, demo.scanTrigger.id);
 		await rt.publishWorkflow(instance, IDS.quietTrigger);
 		await rt.startN8n(instance, { logFile: n8nLog() });
-		const cookie = await rt.setupOwner(instance, DEMO_LOGIN);
+		cookie = await rt.setupOwner(instance, DEMO_LOGIN);
 		expect(await rt.servedNodeTypes(instance, cookie)).toEqual(expect.arrayContaining([`${PKG}.weChatQrCode`, `${PKG}.weChatScanTrigger`]));
 		apiKey = await rt.createApiKey(instance, cookie);
 		await rt.waitForWebhook(demoUrl());
 		await rt.waitForWebhook(quietUrl());
+	});
+
+	it("passes n8n's credential test (the Test button), and fails it with WeChat's hint on a wrong AppSecret or AppID", async () => {
+		// What the editor sends for a saved credential: its id, and the form's values.
+		const test = async (data: Record<string, unknown>) => {
+			const response = await rt.restRequest(instance, 'POST', '/rest/credentials/test', {
+				cookie,
+				body: { credentials: { id: credential.id, name: credential.name, type: credential.type, data } },
+			});
+			expect(response.status, response.text.slice(0, 300)).toBe(200);
+			return (response.json as { data: { status: string; message: string } }).data;
+		};
+		const callbackIpCalls = () => sim.requestsTo('/cgi-bin/getcallbackip').length;
+
+		const before = callbackIpCalls();
+		expect(await test(credential.data)).toMatchObject({ status: 'OK' });
+		expect(callbackIpCalls()).toBe(before + 1);
+
+		const wrongSecret = await test({ ...credential.data, appSecret: freshKey(32) });
+		provoked.push({ source: 'credential test with a wrong AppSecret: message', text: wrongSecret.message });
+		expect(wrongSecret.status).toBe('Error');
+		expect(wrongSecret.message).toMatch(/Invalid AppSecret/);
+		expect(wrongSecret.message).toMatch(/reset the AppSecret/);
+
+		const wrongAppId = await test({ ...credential.data, appId: 'wxnotmyapp0000000' });
+		provoked.push({ source: 'credential test with a wrong AppID: message', text: wrongAppId.message });
+		expect(wrongAppId.status).toBe('Error');
+		expect(wrongAppId.message).toMatch(/Invalid AppID/);
+		// Neither failure got as far as WeChat's test call.
+		expect(callbackIpCalls()).toBe(before + 1);
 	});
 
 	it("passes WeChat's URL verification through the production webhook URL", async () => {
@@ -509,7 +540,7 @@ describe('secrets after the run (n8n stopped)', () => {
 		expect(inDatabase(stored!.data), 'the encrypted credential row in the database files').toBeGreaterThan(0);
 		// ... as were the failed execution's record and the errors answered to forged calls.
 		expect(inDatabase('WeChat no longer shortens URLs'), 'the failed execution in the database files').toBeGreaterThan(0);
-		expect(provoked.length).toBe(7);
+		expect(provoked.length).toBe(9);
 
 		expect([...scan.hits, ...textHits].map(describeHit)).toEqual([]);
 	});
