@@ -14,6 +14,7 @@ import { benchBulkCreate } from './bulkCreate';
 import { benchBulkImage } from './bulkImage';
 import { formatBenchmark, machineFacts, type BenchmarkResult } from './lib/report';
 import { benchTriggerInProcess } from './triggerInProcess';
+import { benchTriggerThroughN8n } from './triggerThroughN8n';
 
 interface Flags {
 	only: Set<number> | null;
@@ -50,10 +51,11 @@ const BENCHMARKS: Benchmark[] = [
 		id: 3,
 		run: (quick) => benchTriggerInProcess({ seconds: quick ? 0.5 : 3, warmupSeconds: quick ? 0.3 : 1, rounds: quick ? 2 : 5 }),
 	},
-	// ───────────────────────────────────────────────────────────────────────────────────────────────
-	// Benchmark 4 (reserved, not implemented here): the trigger through a real n8n, driven over HTTP with
-	// autocannon. It is to be added as { id: 4, run: ... } returning a BenchmarkResult; see BENCHMARKS.md.
-	// ───────────────────────────────────────────────────────────────────────────────────────────────
+	{
+		id: 4,
+		run: (quick) =>
+			benchTriggerThroughN8n({ seconds: quick ? 3 : 12, warmupSeconds: quick ? 2 : 5, rounds: quick ? 2 : 3, connections: 10, modes: ['safe', 'plaintext'] }),
+	},
 ];
 
 function print(text: string): void {

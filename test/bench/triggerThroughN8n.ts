@@ -1,0 +1,638 @@
+/**
+ * Benchmark 4, the trigger through a real n8n: signed WeChat pushes over HTTP, driven by autocannon, to an
+ * active WeChat Scan Trigger, next to n8n's built-in Webhook node on the same instance (n8n's own floor for a
+ * production webhook). One `n8n start` (regular mode, SQLite), set up with the end-to-end building blocks of
+ * scripts/n8n-runtime.mjs; two published workflows that hold their trigger node and nothing else.
+ *
+ * Every request is a distinct event (its own OpenID), signed at most seconds before it is sent, so the
+ * trigger's retry memory and its 300 s timestamp window never reject one. Bodies come from a pool built
+ * before each window, so autocannon spends no CPU on signing or AES. The contenders alternate in windows of
+ * a fixed duration and connection count. After each window the benchmark waits until n8n has recorded the
+ * window's executions (public API) and checks them against the answers.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+
+import * as rt from '../../scripts/n8n-runtime.mjs';
+import type { Instance } from '../../scripts/n8n-runtime.mjs';
+import { buildScanPush, type PushMode } from '../simulator/push';
+import { atLeast, atMost, progress, round, type BenchmarkResult, type Cell, type TargetResult } from './lib/report';
+
+export interface TriggerThroughN8nOptions {
+	/** Length of one measured window, per contender and mode. */
+	seconds: number;
+	/** One unrecorded window per contender and mode before the measured ones. */
+	warmupSeconds: number;
+	/** Measured windows per contender and mode, alternating trigger / Webhook node. */
+	rounds: number;
+	connections: number;
+	modes: Mode[];
+}
+
+type Mode = Extract<PushMode, 'safe' | 'plaintext'>;
+type ContenderName = 'trigger' | 'webhook';
+
+// The part of autocannon 8's programmatic API used here (the package ships no types).
+interface AutocannonRequest {
+	method: string;
+	path: string;
+	headers: Record<string, string>;
+	body?: Buffer | string;
+}
+interface AutocannonResult {
+	duration: number;
+	errors: number;
+	timeouts: number;
+	non2xx: number;
+}
+interface AutocannonTracker {
+	on(event: 'response', listener: (client: unknown, statusCode: number, resBytes: number, responseTime: number) => void): void;
+}
+type Autocannon = (
+	options: {
+		url: string;
+		connections: number;
+		duration: number;
+		timeout: number;
+		method: string;
+		headers: Record<string, string>;
+		requests: Array<{
+			setupRequest: (request: AutocannonRequest) => AutocannonRequest;
+			onResponse: (status: number, body: string) => void;
+		}>;
+	},
+	callback: (error: Error | null, result: AutocannonResult) => void,
+) => AutocannonTracker;
+const autocannon = createRequire(__filename)('autocannon') as Autocannon;
+
+const APP_ID = 'wxbench0000000004';
+const SERVER_TOKEN = 'benchToken2026';
+const ACCOUNT_ID = 'gh_0123456789ab';
+const ENCODING_AES_KEY = randomBytes(40).toString('base64').replace(/[^A-Za-z0-9]/g, '').padEnd(43, 'A').slice(0, 43);
+const LOGIN = { email: 'bench@example.com', password: 'WeChatBench2026!', firstName: 'Bench', lastName: 'Owner' };
+const PACKAGE = rt.PACKAGE_NAME;
+const IDS = {
+	credential: 'benchCredential4',
+	trigger: 'benchTriggerWf04',
+	webhook: 'benchWebhookWf04',
+	triggerWebhookId: 'b4e1d0a2-6c1f-4d3e-9a57-0f2b8c4d6e10',
+	webhookNodeId: 'b4e1d0a2-6c1f-4d3e-9a57-0f2b8c4d6e20',
+};
+const BODY = 'success';
+/** autocannon's per-request timeout: a request without an answer after this counts as a timeout. */
+const TIMEOUT_SECONDS = 10;
+/** Bounds for n8n to finish recording a window's executions. */
+const DRAIN_TIMEOUT_MS = 180_000;
+const DRAIN_QUIET_MS = 5_000;
+
+const CONTENDER_LABEL: Record<ContenderName, string> = { trigger: 'WeChat Scan Trigger', webhook: 'Webhook node (n8n built-in)' };
+
+interface PushRequest {
+	path: string;
+	body: Buffer;
+}
+
+interface Contender {
+	name: ContenderName;
+	workflowId: string;
+	urlPath: string;
+}
+
+interface Window {
+	contender: ContenderName;
+	mode: Mode;
+	/** 0 for the warm-up. */
+	round: number;
+	seconds: number;
+	sent: number;
+	ok: number;
+	non2xx: number;
+	wrongBody: number;
+	errors: number;
+	timeouts: number;
+	latenciesMs: number[];
+	executions: number;
+	executionStatuses: Record<string, number>;
+	/** From the window's first request to the end of its last execution, as n8n recorded it. */
+	executionSeconds: number;
+	drainSeconds: number;
+	/** Requests signed on the fly because the window outran its pool. */
+	builtLate: number;
+	load1m: number;
+	wrongSamples: string[];
+}
+
+function freshOpenId(): string {
+	return `o${randomBytes(21).toString('base64url').slice(0, 27)}`;
+}
+
+function signedPush(contender: Contender, mode: Mode, index: number): PushRequest {
+	const push = buildScanPush({
+		token: SERVER_TOKEN,
+		appId: APP_ID,
+		encodingAESKey: ENCODING_AES_KEY,
+		mode,
+		event: 'subscribe',
+		scene: `store_${index % 500}`,
+		openId: freshOpenId(),
+		accountId: ACCOUNT_ID,
+	});
+	return { path: `${contender.urlPath}?${new URLSearchParams(push.query)}`, body: Buffer.from(push.body, 'utf8') };
+}
+
+/** Nearest-rank percentile of an ascending array. */
+function percentile(sorted: number[], p: number): number {
+	if (sorted.length === 0) return NaN;
+	return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))];
+}
+
+function sortedCopy(values: number[]): number[] {
+	return [...values].sort((a, b) => a - b);
+}
+
+function load1m(): number {
+	return round(os.loadavg()[0], 2);
+}
+
+// ─── n8n: the instance and its two workflows ─────────────────────────────────────────────────────────────
+
+function triggerWorkflow() {
+	return {
+		id: IDS.trigger,
+		name: 'bench 4: WeChat Scan Trigger',
+		active: false,
+		nodes: [
+			{
+				id: 'c0a8f3e2-1b4d-4f6a-8e2c-7d9b1a3c5e01',
+				name: 'WeChat Scan Trigger',
+				type: `${PACKAGE}.weChatScanTrigger`,
+				typeVersion: 1,
+				position: [0, 0],
+				webhookId: IDS.triggerWebhookId,
+				// Defaults: subscribe-with-scene and SCAN start the workflow, no filter, no reply ("success").
+				parameters: { events: ['subscribeScene', 'scan'], sceneFilter: '', options: {} },
+				credentials: { weChatOfficialAccountApi: { id: IDS.credential, name: 'bench 4 credential' } },
+			},
+		],
+		connections: {},
+		settings: { executionOrder: 'v1' },
+		pinData: {},
+	};
+}
+
+/** The same shape: one trigger node, answering "success" on receipt, under the same kind of path. */
+function webhookWorkflow() {
+	return {
+		id: IDS.webhook,
+		name: 'bench 4: Webhook node',
+		active: false,
+		nodes: [
+			{
+				id: 'c0a8f3e2-1b4d-4f6a-8e2c-7d9b1a3c5e02',
+				name: 'Webhook',
+				type: 'n8n-nodes-base.webhook',
+				typeVersion: 2.1,
+				position: [0, 0],
+				webhookId: IDS.webhookNodeId,
+				parameters: { httpMethod: 'POST', path: `${IDS.webhookNodeId}/wechat`, responseMode: 'onReceived', options: { responseData: BODY } },
+			},
+		],
+		connections: {},
+		settings: { executionOrder: 'v1' },
+		pinData: {},
+	};
+}
+
+interface Recorded {
+	count: number;
+	maxId: number;
+	statuses: Record<string, number>;
+	/** When the last of them finished (ms since the epoch; 0 if none). */
+	lastStoppedMs: number;
+}
+
+/** Executions of one workflow with an id above `afterId`, newest first (the public API's order). */
+async function executionsAfter(instance: Instance, apiKey: string, workflowId: string, afterId: number): Promise<Recorded> {
+	const statuses: Record<string, number> = {};
+	let count = 0;
+	let maxId = afterId;
+	let lastStoppedMs = 0;
+	let cursor: string | undefined;
+	// Bounded: 400 pages of 250 is far more than any window records.
+	for (let page = 0; page < 400; page++) {
+		const query = new URLSearchParams({ workflowId, limit: '250', includeData: 'false' });
+		if (cursor) query.set('cursor', cursor);
+		const response = await rt.restRequest(instance, 'GET', `/api/v1/executions?${query}`, { apiKey });
+		if (response.status !== 200) throw new Error(`GET /api/v1/executions: HTTP ${response.status} ${response.text.slice(0, 300)}`);
+		const body = response.json as { data: Array<{ id: string; status: string; stoppedAt: string | null }>; nextCursor?: string | null };
+		let reachedOld = false;
+		for (const execution of body.data) {
+			const id = Number(execution.id);
+			if (id <= afterId) {
+				reachedOld = true;
+				continue;
+			}
+			count++;
+			maxId = Math.max(maxId, id);
+			statuses[execution.status] = (statuses[execution.status] ?? 0) + 1;
+			if (execution.stoppedAt) lastStoppedMs = Math.max(lastStoppedMs, Date.parse(execution.stoppedAt));
+		}
+		if (reachedOld || !body.nextCursor) return { count, maxId, statuses, lastStoppedMs };
+		cursor = body.nextCursor;
+	}
+	throw new Error(`more than 100,000 executions of ${workflowId} after ${afterId}`);
+}
+
+/**
+ * Waits until n8n has recorded the window's executions: the count reaches the 2xx answers and stays put for
+ * two polls, or stops growing for DRAIN_QUIET_MS (then the difference is reported), within DRAIN_TIMEOUT_MS.
+ * The public API leaves out executions still running, so a settled count means finished executions.
+ */
+async function drain(instance: Instance, apiKey: string, workflowId: string, afterId: number, answered: number) {
+	const started = Date.now();
+	let last = await executionsAfter(instance, apiKey, workflowId, afterId);
+	let lastChange = Date.now();
+	let stablePolls = 0;
+	while (Date.now() - started < DRAIN_TIMEOUT_MS) {
+		await rt.sleep(1_000);
+		const now = await executionsAfter(instance, apiKey, workflowId, afterId);
+		if (now.count !== last.count) {
+			lastChange = Date.now();
+			stablePolls = 0;
+		} else stablePolls++;
+		last = now;
+		if ((last.count >= answered && stablePolls >= 2) || Date.now() - lastChange >= DRAIN_QUIET_MS) break;
+	}
+	return { ...last, seconds: round((Date.now() - started) / 1000, 1) };
+}
+
+/** POSTs signed pushes until the webhook answers 200 (n8n registers published webhooks while it starts). */
+async function waitUntilServing(instance: Instance, contender: Contender): Promise<{ sent: number; ok: number }> {
+	const started = Date.now();
+	let sent = 0;
+	for (;;) {
+		const push = signedPush(contender, 'safe', sent);
+		sent++;
+		const response = await fetch(`${instance.baseUrl}${push.path}`, { method: 'POST', headers: { 'content-type': 'text/xml' }, body: push.body.toString('utf8'), signal: AbortSignal.timeout(10_000) }).catch(() => null);
+		const text = response ? await response.text() : '';
+		if (response?.status === 200) {
+			if (text !== BODY) throw new Error(`${CONTENDER_LABEL[contender.name]} answered 200 "${text.slice(0, 200)}", expected "${BODY}"`);
+			return { sent, ok: 1 };
+		}
+		if (Date.now() - started > 60_000) throw new Error(`${contender.urlPath} still answers ${response?.status ?? 'nothing'} after 60 s: ${text.slice(0, 200)}`);
+		await rt.sleep(500);
+	}
+}
+
+// ─── One window of load ──────────────────────────────────────────────────────────────────────────────────
+
+function runWindow(instance: Instance, contender: Contender, mode: Mode, seconds: number, connections: number, poolSize: number) {
+	const pool = Array.from({ length: poolSize }, (_, i) => signedPush(contender, mode, i));
+	let next = 0;
+	let builtLate = 0;
+	let ok = 0;
+	let wrongBody = 0;
+	const wrongSamples: string[] = [];
+	const latenciesMs: number[] = [];
+	const startedMs = Date.now();
+	return new Promise<Omit<Window, 'contender' | 'mode' | 'round' | 'executions' | 'executionStatuses' | 'executionSeconds' | 'drainSeconds' | 'load1m'> & { startedMs: number }>((resolve, reject) => {
+		const tracker = autocannon(
+			{
+				url: instance.baseUrl,
+				connections,
+				duration: seconds,
+				timeout: TIMEOUT_SECONDS,
+				method: 'POST',
+				headers: { 'content-type': 'text/xml' },
+				requests: [
+					{
+						// Called once per request sent: each takes the next distinct push.
+						setupRequest: (request) => {
+							let push = pool[next];
+							if (push === undefined) {
+								push = signedPush(contender, mode, next);
+								builtLate++;
+							}
+							next++;
+							request.path = push.path;
+							request.body = push.body;
+							return request;
+						},
+						onResponse: (status, body) => {
+							if (status >= 200 && status < 300) {
+								if (body === BODY) ok++;
+								else {
+									wrongBody++;
+									if (wrongSamples.length < 3) wrongSamples.push(`${status} ${body.slice(0, 200)}`);
+								}
+							} else if (wrongSamples.length < 3) wrongSamples.push(`${status} ${body.slice(0, 200)}`);
+						},
+					},
+				],
+			},
+			(error, result) => {
+				if (error) {
+					reject(error);
+					return;
+				}
+				resolve({
+					startedMs,
+					seconds: result.duration,
+					sent: next,
+					ok,
+					non2xx: result.non2xx,
+					wrongBody,
+					errors: result.errors,
+					timeouts: result.timeouts,
+					latenciesMs,
+					builtLate,
+					wrongSamples,
+				});
+			},
+		);
+		tracker.on('response', (_client, _status, _bytes, responseTime) => {
+			latenciesMs.push(responseTime);
+		});
+	});
+}
+
+// ─── The benchmark ───────────────────────────────────────────────────────────────────────────────────────
+
+export async function benchTriggerThroughN8n(options: TriggerThroughN8nOptions): Promise<BenchmarkResult> {
+	rt.setLogger((line) => progress(line));
+	const runtime = await rt.ensureRuntime();
+	await rt.buildPackage();
+	const userFolder = rt.tmpUserFolder('n8n-wechat-bench-');
+	const logFile = path.join(userFolder, 'n8n.log');
+	let instance: Instance | null = null;
+	try {
+		const n8n = await rt.createInstance(runtime, {
+			userFolder,
+			port: await rt.getFreePort(),
+			encryptionKey: `bench-${randomBytes(16).toString('hex')}`,
+			snapshot: true,
+			// n8n prunes beyond 10,000 executions by default, which would eat the ones being counted.
+			env: { EXECUTIONS_DATA_PRUNE: 'false' },
+		});
+		instance = n8n;
+		await rt.importCredential(n8n, {
+			id: IDS.credential,
+			name: 'bench 4 credential',
+			type: 'weChatOfficialAccountApi',
+			data: {
+				appId: APP_ID,
+				appSecret: 'unused-by-the-trigger',
+				token: SERVER_TOKEN,
+				encodingAESKey: ENCODING_AES_KEY,
+				previousEncodingAESKey: '',
+				// Nothing calls WeChat here; a closed local port rather than the real API.
+				apiBaseUrl: 'http://127.0.0.1:9',
+				mpBaseUrl: 'http://127.0.0.1:9',
+				accessToken: '',
+			},
+		});
+		await rt.importWorkflow(n8n, [triggerWorkflow(), webhookWorkflow()]);
+		await rt.publishWorkflow(n8n, IDS.trigger);
+		await rt.publishWorkflow(n8n, IDS.webhook);
+		await rt.startN8n(n8n, { logFile });
+		const cookie = await rt.setupOwner(n8n, LOGIN);
+		const apiKey = await rt.createApiKey(n8n, cookie, { label: 'bench 4' });
+
+		const contenders: Record<ContenderName, Contender> = {
+			trigger: { name: 'trigger', workflowId: IDS.trigger, urlPath: `/webhook/${IDS.triggerWebhookId}/wechat` },
+			webhook: { name: 'webhook', workflowId: IDS.webhook, urlPath: `/webhook/${IDS.webhookNodeId}/wechat` },
+		};
+		// Per workflow: what it was sent and answered in total, and the newest execution id already counted.
+		const totals: Record<ContenderName, { sent: number; ok: number; executions: number; lastId: number }> = {
+			trigger: { sent: 0, ok: 0, executions: 0, lastId: 0 },
+			webhook: { sent: 0, ok: 0, executions: 0, lastId: 0 },
+		};
+		for (const contender of Object.values(contenders)) {
+			const ready = await waitUntilServing(n8n, contender);
+			const settled = await drain(n8n, apiKey, contender.workflowId, 0, ready.ok);
+			Object.assign(totals[contender.name], { sent: ready.sent, ok: ready.ok, executions: settled.count, lastId: settled.maxId });
+		}
+
+		const windows: Window[] = [];
+		// Pools are sized from the fastest window so far (twice its rate, so a window rarely outruns its pool).
+		let fastestPerSecond = 500;
+		const measure = async (name: ContenderName, mode: Mode, roundNo: number, seconds: number) => {
+			const contender = contenders[name];
+			const label = `${roundNo === 0 ? 'warm-up' : `round ${roundNo}/${options.rounds}`}: ${CONTENDER_LABEL[name]}, ${mode}, ${seconds} s`;
+			progress(`${label} ...`);
+			const poolSize = Math.ceil(fastestPerSecond * seconds * 2) + options.connections;
+			const { startedMs, ...window } = await runWindow(n8n, contender, mode, seconds, options.connections, poolSize);
+			const load = load1m();
+			const settled = await drain(n8n, apiKey, contender.workflowId, totals[name].lastId, window.ok);
+			const total = totals[name];
+			total.sent += window.sent;
+			total.ok += window.ok;
+			total.executions += settled.count;
+			total.lastId = settled.maxId;
+			fastestPerSecond = Math.max(fastestPerSecond, window.sent / window.seconds);
+			// A window without executions (a failure the targets report) has no span: its own length stands in.
+			const executionSeconds = settled.count > 0 ? round((settled.lastStoppedMs - startedMs) / 1000, 2) : window.seconds;
+			windows.push({ ...window, contender: name, mode, round: roundNo, executions: settled.count, executionStatuses: settled.statuses, executionSeconds, drainSeconds: settled.seconds, load1m: load });
+			progress(
+				`${label}: ${round(window.ok / window.seconds, 1)} req/s, ${round(settled.count / executionSeconds, 1)} executions/s, p99 ${round(percentile(sortedCopy(window.latenciesMs), 0.99), 1)} ms, ${window.ok}/${window.sent} answered "${BODY}", ${settled.count} executions (drained in ${settled.seconds} s), load ${load}`,
+			);
+		};
+
+		for (const mode of options.modes) {
+			await measure('trigger', mode, 0, options.warmupSeconds);
+			await measure('webhook', mode, 0, options.warmupSeconds);
+		}
+		for (let roundNo = 1; roundNo <= options.rounds; roundNo++) {
+			for (const mode of options.modes) {
+				await measure('trigger', mode, roundNo, options.seconds);
+				await measure('webhook', mode, roundNo, options.seconds);
+			}
+		}
+		return report(options, windows, totals);
+	} catch (error) {
+		if (fs.existsSync(logFile)) progress(`n8n log (last lines):\n${fs.readFileSync(logFile, 'utf8').split('\n').slice(-30).join('\n')}`);
+		throw error;
+	} finally {
+		// Also on failure: n8n and everything it started stop, and its folder goes.
+		await rt.stopN8n(instance);
+		await rt.stopAllTracked();
+		fs.rmSync(userFolder, { recursive: true, force: true });
+	}
+}
+
+// ─── The report ──────────────────────────────────────────────────────────────────────────────────────────
+
+interface Summary {
+	perSecond: number;
+	executionsPerSecond: number;
+	p50: number;
+	p99: number;
+	ok: number;
+	failed: number;
+	sent: number;
+	executions: number;
+}
+
+function summarize(windows: Window[]): Summary {
+	const latencies = sortedCopy(windows.flatMap((w) => w.latenciesMs));
+	const seconds = windows.reduce((sum, w) => sum + w.seconds, 0);
+	const ok = windows.reduce((sum, w) => sum + w.ok, 0);
+	return {
+		perSecond: ok / seconds,
+		executionsPerSecond: windows.reduce((sum, w) => sum + w.executions, 0) / windows.reduce((sum, w) => sum + w.executionSeconds, 0),
+		p50: percentile(latencies, 0.5),
+		p99: percentile(latencies, 0.99),
+		ok,
+		failed: windows.reduce((sum, w) => sum + w.non2xx + w.wrongBody + w.errors, 0),
+		sent: windows.reduce((sum, w) => sum + w.sent, 0),
+		executions: windows.reduce((sum, w) => sum + w.executions, 0),
+	};
+}
+
+const windowName = (w: Window): string => `${CONTENDER_LABEL[w.contender]}, ${w.mode}, ${w.round === 0 ? 'warm-up' : `round ${w.round}`}`;
+
+const statusText = (statuses: Record<string, number>): string =>
+	Object.entries(statuses)
+		.map(([status, count]) => `${count.toLocaleString('en-US')} ${status}`)
+		.join(', ') || 'none';
+
+function report(
+	options: TriggerThroughN8nOptions,
+	windows: Window[],
+	totals: Record<ContenderName, { sent: number; ok: number; executions: number; lastId: number }>,
+): BenchmarkResult {
+	const measured = windows.filter((w) => w.round > 0);
+	const roundRows: Cell[][] = windows.map((w) => {
+		const sorted = sortedCopy(w.latenciesMs);
+		return [
+			w.round === 0 ? 'warm-up' : w.round,
+			CONTENDER_LABEL[w.contender],
+			w.mode,
+			w.seconds,
+			round(w.ok / w.seconds, 1),
+			round(w.executions / w.executionSeconds, 1),
+			round(percentile(sorted, 0.5), 1),
+			round(percentile(sorted, 0.99), 1),
+			w.sent,
+			w.ok,
+			w.non2xx + w.wrongBody,
+			`${w.errors} / ${w.timeouts}`,
+			w.executions,
+			w.executions - w.ok,
+			w.executionSeconds,
+			w.drainSeconds,
+			w.load1m,
+		];
+	});
+
+	const summaryRows: Cell[][] = [];
+	const targets: TargetResult[] = [];
+	const ratios: Record<string, { throughput: number; executions: number; p99: number }> = {};
+	for (const mode of options.modes) {
+		const trigger = summarize(measured.filter((w) => w.mode === mode && w.contender === 'trigger'));
+		const webhook = summarize(measured.filter((w) => w.mode === mode && w.contender === 'webhook'));
+		const throughput = trigger.perSecond / webhook.perSecond;
+		const executions = trigger.executionsPerSecond / webhook.executionsPerSecond;
+		const p99 = trigger.p99 / webhook.p99;
+		ratios[mode] = { throughput, executions, p99 };
+		for (const [name, s] of [['trigger', trigger], ['webhook', webhook]] as const) {
+			summaryRows.push([
+				name === 'trigger' ? `**${CONTENDER_LABEL[name]}**` : CONTENDER_LABEL[name],
+				mode,
+				round(s.perSecond, 1),
+				name === 'trigger' ? `${round(throughput * 100, 1)} %` : '100 %',
+				round(s.executionsPerSecond, 1),
+				name === 'trigger' ? `${round(executions * 100, 1)} %` : '100 %',
+				round(s.p50, 1),
+				round(s.p99, 1),
+				name === 'trigger' ? `${round(p99, 2)} ×` : '1 ×',
+				s.sent,
+				s.ok,
+				s.failed,
+				s.executions,
+			]);
+		}
+		targets.push(
+			atLeast(`trigger throughput (200 answers/s) ≥ 85 % of the Webhook node's, ${mode} mode`, throughput * 100, 85, ' %'),
+			atLeast(`trigger throughput (executions finished/s) ≥ 85 % of the Webhook node's, ${mode} mode`, executions * 100, 85, ' %'),
+			atMost(`trigger p99 ≤ 1.15 × the Webhook node's, ${mode} mode`, p99, 1.15, ' ×'),
+		);
+	}
+	for (const name of ['trigger', 'webhook'] as const) {
+		const own = windows.filter((w) => w.contender === name);
+		const failed = own.reduce((sum, w) => sum + w.non2xx + w.wrongBody + w.errors, 0);
+		targets.push({
+			target: `every request to the ${CONTENDER_LABEL[name]} answered 200 "${BODY}" (warm-ups included)`,
+			measured: `${failed.toLocaleString('en-US')} failed of ${own.reduce((sum, w) => sum + w.sent, 0).toLocaleString('en-US')}`,
+			pass: failed === 0,
+			margin: failed === 0 ? 'exact' : `${failed} failures (non-2xx, wrong body or connection errors)`,
+		});
+		// An answered request must have its execution; a request still in flight when its window closed may have one.
+		const total = totals[name];
+		const inRange = total.executions >= total.ok && total.executions <= total.sent;
+		targets.push({
+			target: `${CONTENDER_LABEL[name]}: executions recorded between the 200 answers and the requests sent`,
+			measured: `${total.executions.toLocaleString('en-US')} executions, ${total.ok.toLocaleString('en-US')} answered, ${total.sent.toLocaleString('en-US')} sent`,
+			pass: inRange,
+			margin: inRange
+				? `${total.executions - total.ok} executions of requests still in flight when a window closed`
+				: total.executions < total.ok
+					? `${total.ok - total.executions} answered requests have no execution`
+					: `${total.executions - total.sent} executions more than requests sent`,
+		});
+	}
+
+	const notes = [
+		`One n8n ${rt.VERSIONS.n8n} (Node ${rt.VERSIONS.node}, regular mode, SQLite, execution pruning off) on 127.0.0.1; autocannon runs in the benchmark process on the same machine, ${options.connections} connections, no pipelining, ${TIMEOUT_SECONDS} s timeout.`,
+		`Windows of ${options.seconds} s (warm-up ${options.warmupSeconds} s), ${options.rounds} rounds, alternating trigger / Webhook node per mode; the summary pools the measured rounds: req/s = 200 "${BODY}" answers per second, p50/p99 over every answer's latency as autocannon measures it.`,
+		'Every request is a distinct subscribe event (own OpenID), signed just before its window; the Webhook node gets bodies and query strings built the same way. Both workflows are one trigger node, answering on receipt with "success".',
+		'"exec − OK" is executions recorded minus 200 answers in that window: positive means requests still in flight when autocannon closed the window also ran. "Exec. span" runs from the window\'s first request to the stoppedAt of its last execution; executions/s = executions / span. "Drain" is how long the benchmark waited after the window for the count to settle.',
+		'n8n answers a Webhook node set to respond immediately only after WorkflowRunner.run() has created the execution in the database and started it (n8n 2.41 defers that answer so it can carry $execution.id); the trigger writes its own answer in webhook() before that. Answers/s therefore measure different points of the pipeline; executions finished/s measure the same work.',
+		...windows.filter((w) => w.builtLate > 0).map((w) => `${windowName(w)}: ${w.builtLate} requests outran the pool and were signed during the window.`),
+		...windows
+			.filter((w) => w.wrongSamples.length > 0)
+			.map((w) => `${windowName(w)}: unexpected answers, e.g. ${w.wrongSamples.map((s) => JSON.stringify(s)).join('; ')}`),
+		...(['trigger', 'webhook'] as const).map(
+			(name) => `${CONTENDER_LABEL[name]}: execution statuses over the measured rounds: ${statusText(mergeStatuses(measured.filter((w) => w.contender === name)))}.`,
+		),
+	];
+
+	return {
+		id: 4,
+		title: 'Trigger through a real n8n',
+		tables: [
+			{
+				title: `Summary (measured rounds pooled, ${options.connections} connections)`,
+				columns: ['Contender', 'Mode', 'req/s', 'vs Webhook node', 'Executions/s', 'vs Webhook node', 'p50 (ms)', 'p99 (ms)', 'p99 vs Webhook node', 'Sent', '200 OK', 'Failed', 'Executions'],
+				rows: summaryRows,
+			},
+			{
+				title: 'Every window',
+				columns: ['Round', 'Contender', 'Mode', 'Seconds', 'req/s', 'Executions/s', 'p50 (ms)', 'p99 (ms)', 'Sent', '200 OK', 'Bad answers', 'Errors / timeouts', 'Executions', 'exec − OK', 'Exec. span (s)', 'Drain (s)', 'Load 1m'],
+				rows: roundRows,
+			},
+		],
+		targets,
+		notes,
+		data: {
+			options,
+			n8n: rt.VERSIONS.n8n,
+			node: rt.VERSIONS.node,
+			ratios,
+			totals,
+			windows: windows.map(({ latenciesMs, ...rest }) => {
+				const sorted = sortedCopy(latenciesMs);
+				return { ...rest, answers: latenciesMs.length, p50Ms: percentile(sorted, 0.5), p90Ms: percentile(sorted, 0.9), p99Ms: percentile(sorted, 0.99), maxMs: sorted[sorted.length - 1] ?? null };
+			}),
+		},
+	};
+}
+
+function mergeStatuses(windows: Window[]): Record<string, number> {
+	const merged: Record<string, number> = {};
+	for (const w of windows) for (const [status, count] of Object.entries(w.executionStatuses)) merged[status] = (merged[status] ?? 0) + count;
+	return merged;
+}
