@@ -368,6 +368,7 @@ export async function benchTriggerThroughN8n(options: TriggerThroughN8nOptions):
 	const userFolder = rt.tmpUserFolder('n8n-wechat-bench-');
 	const logFile = path.join(userFolder, 'n8n.log');
 	let instance: Instance | null = null;
+	let completed = false;
 	try {
 		const n8n = await rt.createInstance(runtime, {
 			userFolder,
@@ -451,11 +452,11 @@ export async function benchTriggerThroughN8n(options: TriggerThroughN8nOptions):
 				await measure('webhook', mode, roundNo, options.seconds);
 			}
 		}
-		return report(options, windows, totals);
-	} catch (error) {
-		if (fs.existsSync(logFile)) progress(`n8n log (last lines):\n${fs.readFileSync(logFile, 'utf8').split('\n').slice(-30).join('\n')}`);
-		throw error;
+		const result = report(options, windows, totals);
+		completed = true;
+		return result;
 	} finally {
+		if (!completed && fs.existsSync(logFile)) progress(`n8n log (last lines):\n${fs.readFileSync(logFile, 'utf8').split('\n').slice(-30).join('\n')}`);
 		// Also on failure: n8n and everything it started stop, and its folder goes.
 		await rt.stopN8n(instance);
 		await rt.stopAllTracked();
