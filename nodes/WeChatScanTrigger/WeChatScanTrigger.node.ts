@@ -57,7 +57,8 @@ export class WeChatScanTrigger implements INodeType {
 		credentials: [{ name: 'weChatOfficialAccountApi', required: true }],
 		webhooks: [
 			{ name: 'setup', httpMethod: 'GET', responseMode: 'onReceived', path: WEBHOOK_PATH },
-			{ name: 'default', httpMethod: 'POST', responseMode: 'onReceived', path: WEBHOOK_PATH },
+			// Empty responseData: n8n then sends the node's webhookResponse (else its literal "firstEntryJson").
+			{ name: 'default', httpMethod: 'POST', responseMode: 'onReceived', responseData: '', path: WEBHOOK_PATH },
 		],
 		properties: [
 			{
@@ -246,17 +247,17 @@ export class WeChatScanTrigger implements INodeType {
 
 		const replyText = chooseReplyText(event, options.replyText ?? '', options.sceneReplies?.reply ?? []);
 		const reply = buildPassiveReply(opened, replyText, { nowSeconds });
-		send(this, {
-			status: 200,
-			body: reply,
-			contentType: reply === 'success' ? undefined : 'application/xml; charset=utf-8',
-		});
+		const contentType = reply === 'success' ? 'text/plain; charset=utf-8' : 'application/xml; charset=utf-8';
 
 		// A WeChat retry of a push already accepted gets the same answer but starts no second execution.
 		const node = this.getNode();
 		if (recentEventsFor(`${this.getWorkflow().id ?? ''}:${node.id}`).seen(dedupeKey(opened.message))) {
+			send(this, { status: 200, body: reply, contentType });
 			return { noWebhookResponse: true };
 		}
-		return { workflowData: [[{ json: event as unknown as IDataObject }]], noWebhookResponse: true };
+		// n8n sends this answer once it has stored the execution (in queue mode: and queued it), so WeChat
+		// sees "success" only for an event n8n holds; a push n8n could not take gets no success and is retried.
+		this.getResponseObject().setHeader('Content-Type', contentType);
+		return { workflowData: [[{ json: event as unknown as IDataObject }]], webhookResponse: reply };
 	}
 }

@@ -20,6 +20,20 @@ import {
 import { WeChatScanTrigger } from '../../nodes/WeChatScanTrigger/WeChatScanTrigger.node';
 import { CredentialStore, nodeTypes, PACKAGE, testAdditionalData } from './n8nHarness';
 
+
+/**
+ * What n8n 2.41 sends for responseMode onReceived when the node leaves the answer to it (webhook-helpers'
+ * extractWebhookOnReceivedResponse): the description's `responseData` (default the literal
+ * "firstEntryJson") wins over the node's `webhookResponse` unless it is empty; "noData" sends nothing.
+ */
+function onReceivedBody(description: IWebhookDescription, webhookResponse: unknown): string {
+	const responseData = description.responseData === undefined ? 'firstEntryJson' : String(description.responseData);
+	if (responseData === 'noData') return '';
+	if (responseData) return responseData;
+	if (webhookResponse !== undefined) return String(webhookResponse);
+	return JSON.stringify({ message: 'Workflow was started' });
+}
+
 export interface TriggerOptions {
 	store: CredentialStore;
 	credential: INodeCredentialsDetails;
@@ -95,9 +109,8 @@ export function createTrigger(options: TriggerOptions): Trigger {
 				const result = await trigger.webhook.call(context as never);
 				if (result.workflowData) outcome.execution = result.workflowData[0];
 				if (!result.noWebhookResponse && !res.writableEnded) {
-					// n8n's default for responseMode onReceived: the literal responseData, firstEntryJson.
 					res.statusCode = 200;
-					res.end(result.webhookResponse === undefined ? 'firstEntryJson' : String(result.webhookResponse));
+					res.end(onReceivedBody(description, result.webhookResponse));
 				}
 				if (!res.writableEnded) {
 					outcome.unanswered = true;
