@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import { buildScanPush, openEncryptedReply, sendScanPush, sendUrlVerification, type ScanPushOptions } from './simulator/push';
 import { CredentialStore, loggedLines } from './helpers/n8nHarness';
-import { startTriggerServer, type TriggerServer } from './helpers/webhookHarness';
+import { createTrigger, startTriggerServer, type TriggerServer } from './helpers/webhookHarness';
 import { parseWeChatXml } from '../nodes/WeChatScanTrigger/helpers/xml';
 
 const APP_ID = 'wx8c0ffee0ddba11';
@@ -157,6 +157,29 @@ describe('scan events', () => {
 		// A different event of the same user (another CreateTime) is not a retry.
 		await sendScanPush(server.url, push({ event: 'SCAN', scene: 'retry_me', openId: String(first.fields.FromUserName), createTime: Number(first.fields.CreateTime) + 1 }));
 		expect(server.executions).toHaveLength(2);
+	});
+
+	it('executes a push n8n could not store when WeChat sends it again, and only once', async () => {
+		const store = new CredentialStore();
+		const credential = store.add('cred', 'weChatOfficialAccountApi', { appId: APP_ID, appSecret: 'unused-here', token: SERVER_TOKEN, encodingAESKey: AES_KEY });
+		const trigger = createTrigger({ store, credential, parameters: { options: { replyText: 'Hi {scene}' } } });
+		const built = buildScanPush(push({ mode: 'safe', event: 'subscribe', scene: 'db_was_down' }));
+		const request = { method: 'POST' as const, query: built.query, rawBody: Buffer.from(built.body) };
+
+		// n8n failed to store the execution and answered an error: WeChat saw no success and will re-send.
+		const failed = await trigger.invoke(request, undefined, { storeFails: true });
+		expect(failed.status).toBe(500);
+		expect(failed.execution).toBeUndefined();
+
+		const resent = await trigger.invoke(request);
+		expect(resent.status).toBe(200);
+		expect(openEncryptedReply(resent.body, { token: SERVER_TOKEN, appId: APP_ID, encodingAESKey: AES_KEY }).fields.Content).toBe('Hi db_was_down');
+		expect(resent.execution?.[0].json).toMatchObject({ scene: 'db_was_down', event: 'subscribe' });
+
+		// Stored now: a further re-send gets the same answer and starts nothing.
+		const again = await trigger.invoke(request);
+		expect(again.status).toBe(200);
+		expect(again.execution).toBeUndefined();
 	});
 });
 

@@ -856,6 +856,21 @@ describe('events', () => {
 		expect(cache.size).toBe(1); // everything else expired lazily
 	});
 
+	it('forgets a key on request, and the stale recording of a forgotten key never evicts its new one', () => {
+		let now = 0;
+		const cache = new RecentEventCache({ maxEntries: 2, ttlMs: 60_000, now: () => now });
+		expect(cache.seen('a')).toBe(false);
+		cache.forget('a');
+		expect(cache.size).toBe(0);
+		now = 1_000;
+		expect(cache.seen('a')).toBe(false); // new again, recorded at 1 s
+		expect(cache.seen('b')).toBe(false);
+		now = 60_500; // the forgotten recording (0 s) has expired; the new one (1 s) has not
+		expect(cache.seen('a')).toBe(true);
+		cache.forget('missing');
+		expect(cache.size).toBe(2);
+	});
+
 	it('keeps many keys cheaply', () => {
 		const cache = new RecentEventCache();
 		for (let i = 0; i < 20_000; i++) cache.seen(`k${i}`);

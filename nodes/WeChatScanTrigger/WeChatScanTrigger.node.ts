@@ -250,14 +250,20 @@ export class WeChatScanTrigger implements INodeType {
 		const contentType = reply === 'success' ? 'text/plain; charset=utf-8' : 'application/xml; charset=utf-8';
 
 		// A WeChat retry of a push already accepted gets the same answer but starts no second execution.
-		const node = this.getNode();
-		if (recentEventsFor(`${this.getWorkflow().id ?? ''}:${node.id}`).seen(dedupeKey(opened.message))) {
+		const recentEvents = recentEventsFor(`${this.getWorkflow().id ?? ''}:${this.getNode().id}`);
+		const key = dedupeKey(opened.message);
+		if (recentEvents.seen(key)) {
 			send(this, { status: 200, body: reply, contentType });
 			return { noWebhookResponse: true };
 		}
 		// n8n sends this answer once it has stored the execution (in queue mode: and queued it), so WeChat
-		// sees "success" only for an event n8n holds; a push n8n could not take gets no success and is retried.
-		this.getResponseObject().setHeader('Content-Type', contentType);
+		// sees "success" only for an event n8n holds. When n8n cannot take the event it answers an error
+		// instead: the event is forgotten then, so that WeChat's re-send of it starts the execution.
+		const res = this.getResponseObject();
+		res.once('finish', () => {
+			if (res.statusCode !== 200) recentEvents.forget(key);
+		});
+		res.setHeader('Content-Type', contentType);
 		return { workflowData: [[{ json: event as unknown as IDataObject }]], webhookResponse: reply };
 	}
 }

@@ -4,6 +4,7 @@
  * (a returned `workflowData` starts an execution; `noWebhookResponse` means the node answered itself; a throw
  * becomes a 500). `invokeTrigger` does it in process; `startTriggerServer` serves it over real HTTP.
  */
+import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -66,10 +67,19 @@ interface MinimalResponse {
 	writableEnded: boolean;
 	setHeader(name: string, value: string): void;
 	end(body?: string): void;
+	once(event: 'finish', listener: () => void): unknown;
+}
+
+export interface InvokeOptions {
+	/**
+	 * n8n fails to store the execution the node asked for (WorkflowRunner.run throws, e.g. the database is
+	 * down): n8n then answers 500 "Workflow could not be started!" instead of the node's answer.
+	 */
+	storeFails?: boolean;
 }
 
 export interface Trigger {
-	invoke(request: TriggerRequest, res?: MinimalResponse & { headersOut?: Record<string, string> }): Promise<TriggerResponse>;
+	invoke(request: TriggerRequest, res?: MinimalResponse & { headersOut?: Record<string, string> }, simulate?: InvokeOptions): Promise<TriggerResponse>;
 }
 
 let nodeCounter = 0;
@@ -90,7 +100,7 @@ export function createTrigger(options: TriggerOptions): Trigger {
 	const descriptions = trigger.description.webhooks as IWebhookDescription[];
 
 	return {
-		async invoke(request, res = inMemoryResponse()) {
+		async invoke(request, res = inMemoryResponse(), simulate = {}) {
 			const description = descriptions.find((d) => d.httpMethod === request.method);
 			if (!description) throw new Error(`no webhook for ${request.method}`);
 			const httpRequest = { method: request.method, rawBody: request.rawBody ?? Buffer.alloc(0), query: request.query, body: {}, params: {}, headers: {} };
@@ -107,7 +117,11 @@ export function createTrigger(options: TriggerOptions): Trigger {
 			const outcome: Omit<TriggerResponse, 'status' | 'body' | 'headers'> = {};
 			try {
 				const result = await trigger.webhook.call(context as never);
-				if (result.workflowData) outcome.execution = result.workflowData[0];
+				if (result.workflowData && simulate.storeFails && !res.writableEnded) {
+					res.statusCode = 500;
+					res.end(JSON.stringify({ code: 0, message: 'Workflow Webhook Error: Workflow could not be started!' }));
+				}
+				if (result.workflowData && !simulate.storeFails) outcome.execution = result.workflowData[0];
 				if (!result.noWebhookResponse && !res.writableEnded) {
 					res.statusCode = 200;
 					res.end(onReceivedBody(description, result.webhookResponse));
@@ -130,8 +144,9 @@ export function createTrigger(options: TriggerOptions): Trigger {
 	};
 }
 
-/** A response that records what the node wrote, for in-process calls. */
+/** A response that records what was written, for in-process calls; it emits `finish` like Node's. */
 function inMemoryResponse(): MinimalResponse & { headersOut: Record<string, string>; bodyOut?: string } {
+	const events = new EventEmitter();
 	return {
 		statusCode: 200,
 		writableEnded: false,
@@ -142,6 +157,11 @@ function inMemoryResponse(): MinimalResponse & { headersOut: Record<string, stri
 		end(body) {
 			this.bodyOut = body ?? '';
 			this.writableEnded = true;
+			events.emit('finish');
+		},
+		once(event, listener) {
+			events.once(event, listener);
+			return this;
 		},
 	};
 }

@@ -185,6 +185,11 @@ export class RecentEventCache {
 		return false;
 	}
 
+	/** Forgets `key`, so that it counts as new again (its queued recording becomes stale). */
+	forget(key: string): void {
+		this.latest.delete(key);
+	}
+
 	private isCurrent(recording: Recording): boolean {
 		return this.latest.get(recording.key) === recording;
 	}
