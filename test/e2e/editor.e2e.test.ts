@@ -1,8 +1,9 @@
 /**
  * The editor in a real browser (Debian's chromium driven by playwright-core, no browser download): a real n8n
  * with this package installed; search "WeChat" in the nodes panel, add the trigger and the QR node, open the
- * credential form. Asserts what renders and that the browser console stays free of errors, and saves the
- * screenshots shown in the README (JPEG: `n8n-node build` copies every PNG of the repo into dist/).
+ * credential form. Asserts what renders and that the browser console stays free of errors, and saves
+ * screenshots: to test-results/screenshots, or with UPDATE_SCREENSHOTS=1 over the ones the README shows (JPEG:
+ * `n8n-node build` copies every PNG of the repo into dist/).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -15,7 +16,9 @@ import type { Instance } from '../../scripts/n8n-runtime.mjs';
 import { DEMO_LOGIN } from '../../scripts/start.mjs';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const SCREENSHOTS = path.join(rt.REPO_ROOT, 'docs', 'screenshots');
+// The README's screenshots are replaced only on request (UPDATE_SCREENSHOTS=1); otherwise they go to
+// test-results/, so a test run leaves the work tree as it was.
+const SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === '1' ? path.join(rt.REPO_ROOT, 'docs', 'screenshots') : path.join(rt.REPO_ROOT, 'test-results', 'screenshots');
 
 let instance: Instance;
 let userFolder: string;
