@@ -8,7 +8,7 @@
  * trigger's retry memory (10,000 keys), so its de-duplication never sees a repeat. Contenders alternate in
  * rounds of a fixed time each; the median round counts.
  */
-import { createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createDecipheriv, createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
@@ -18,7 +18,8 @@ import type { INodeParameters } from 'n8n-workflow';
 
 import { CredentialStore } from '../helpers/n8nHarness';
 import { createTrigger } from '../helpers/webhookHarness';
-import { buildScanPush, type PushMode } from '../simulator/push';
+import type { PushMode } from '../simulator/push';
+import { benchAccount, benchSubscribePush } from './lib/benchAccount';
 import { atLeast, median, progress, round, type BenchmarkResult } from './lib/report';
 
 export interface TriggerBenchOptions {
@@ -51,14 +52,11 @@ interface Window {
 	elapsedMs: number;
 }
 
-const APP_ID = 'wxbench0000000001';
-const SERVER_TOKEN = 'benchToken2026';
-const ACCOUNT_ID = 'gh_0123456789ab';
+const ACCOUNT = benchAccount('wxbench0000000001');
+const { appId: APP_ID, token: SERVER_TOKEN, encodingAESKey: ENCODING_AES_KEY } = ACCOUNT;
 /** Larger than RecentEventCache's 10,000 entries: a key is evicted before it comes round again. */
 const POOL_SIZE = 12_000;
 const REPLY_TEXT = 'Welcome! You scanned {scene}.';
-
-const ENCODING_AES_KEY = randomBytes(40).toString('base64').replace(/[^A-Za-z0-9]/g, '').padEnd(43, 'A').slice(0, 43);
 
 const gc = (globalThis as { gc?: () => void }).gc;
 
@@ -66,19 +64,8 @@ const gc = (globalThis as { gc?: () => void }).gc;
 function makePool(mode: Mode): PushEvent[] {
 	const baseTime = Math.floor(Date.now() / 1000) - POOL_SIZE;
 	return Array.from({ length: POOL_SIZE }, (_, i) => {
-		const openId = `o${randomBytes(21).toString('base64url').slice(0, 27)}`;
-		const push = buildScanPush({
-			token: SERVER_TOKEN,
-			appId: APP_ID,
-			encodingAESKey: ENCODING_AES_KEY,
-			mode,
-			event: 'subscribe',
-			scene: `store_${i % 500}`,
-			openId,
-			accountId: ACCOUNT_ID,
-			createTime: baseTime + i,
-		});
-		return { query: push.query, rawBody: Buffer.from(push.body, 'utf8'), openId };
+		const push = benchSubscribePush(ACCOUNT, mode, i, baseTime + i);
+		return { query: push.query, rawBody: Buffer.from(push.body, 'utf8'), openId: String(push.fields.FromUserName) };
 	});
 }
 

@@ -18,7 +18,8 @@ import path from 'node:path';
 
 import * as rt from '../../scripts/n8n-runtime.mjs';
 import type { Instance } from '../../scripts/n8n-runtime.mjs';
-import { buildScanPush, type PushMode } from '../simulator/push';
+import type { PushMode } from '../simulator/push';
+import { benchAccount, benchSubscribePush } from './lib/benchAccount';
 import { atLeast, atMost, progress, round, type BenchmarkResult, type Cell, type TargetResult } from './lib/report';
 
 export interface TriggerThroughN8nOptions {
@@ -68,10 +69,8 @@ type Autocannon = (
 ) => AutocannonTracker;
 const autocannon = createRequire(__filename)('autocannon') as Autocannon;
 
-const APP_ID = 'wxbench0000000004';
-const SERVER_TOKEN = 'benchToken2026';
-const ACCOUNT_ID = 'gh_0123456789ab';
-const ENCODING_AES_KEY = randomBytes(40).toString('base64').replace(/[^A-Za-z0-9]/g, '').padEnd(43, 'A').slice(0, 43);
+const ACCOUNT = benchAccount('wxbench0000000004');
+const { appId: APP_ID, token: SERVER_TOKEN, encodingAESKey: ENCODING_AES_KEY } = ACCOUNT;
 const LOGIN = { email: 'bench@example.com', password: 'WeChatBench2026!', firstName: 'Bench', lastName: 'Owner' };
 const PACKAGE = rt.PACKAGE_NAME;
 const IDS = {
@@ -125,21 +124,8 @@ interface Window {
 	wrongSamples: string[];
 }
 
-function freshOpenId(): string {
-	return `o${randomBytes(21).toString('base64url').slice(0, 27)}`;
-}
-
 function signedPush(contender: Contender, mode: Mode, index: number): PushRequest {
-	const push = buildScanPush({
-		token: SERVER_TOKEN,
-		appId: APP_ID,
-		encodingAESKey: ENCODING_AES_KEY,
-		mode,
-		event: 'subscribe',
-		scene: `store_${index % 500}`,
-		openId: freshOpenId(),
-		accountId: ACCOUNT_ID,
-	});
+	const push = benchSubscribePush(ACCOUNT, mode, index);
 	return { path: `${contender.urlPath}?${new URLSearchParams(push.query)}`, body: Buffer.from(push.body, 'utf8') };
 }
 
