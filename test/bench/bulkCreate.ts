@@ -3,10 +3,9 @@
  * WorkflowExecute, via the test harness) against the simulator with 50 ms injected latency, next to the
  * one-at-a-time loops peer packages use, in the same run against the same simulator.
  */
-import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 
-import { CredentialStore, runNode } from '../helpers/n8nHarness';
+import { CredentialStore, n8nHttpClient, runNode } from '../helpers/n8nHarness';
 import { atLeast, atMost, exactly, progress, round, type BenchmarkResult } from './lib/report';
 import { startSimulatorProcess, type SimulatorProcess } from './lib/simulatorProcess';
 
@@ -94,17 +93,12 @@ async function createTicket(sim: SimulatorProcess, token: string, i: number): Pr
 	return typeof answer.ticket === 'string';
 }
 
-// n8n-core resolves its own copy of these packages: its DI container holds the HTTP client nodes get.
-const requireFromCore = createRequire(createRequire(__filename).resolve('n8n-core'));
-const { Container } = requireFromCore('@n8n/di') as typeof import('@n8n/di');
-const { OutboundHttp } = requireFromCore('@n8n/backend-network') as { OutboundHttp: new () => { requests(): { request(options: object): Promise<unknown> } } };
-
 /**
  * (b') n8n's own HTTP client (what `helpers.httpRequest` calls) with the same bounded pool, nothing else: no
  * workflow, no expression, no credential. Any node that sends through n8n's helper pays at least this.
  */
 async function n8nHttpClientPool(sim: SimulatorProcess, n: number, concurrency: number): Promise<number> {
-	const client = Container.get(OutboundHttp).requests();
+	const client = n8nHttpClient();
 	const token = await classicToken(sim);
 	let next = 0;
 	let ok = 0;

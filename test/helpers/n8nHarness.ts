@@ -37,6 +37,16 @@ export const PACKAGE = 'n8n-nodes-wechat-qrcode';
 const requireFromCore = createRequire(createRequire(import.meta.url).resolve('n8n-core'));
 const { Container } = requireFromCore('@n8n/di') as typeof import('@n8n/di');
 const { Logger } = requireFromCore('@n8n/backend-common') as typeof import('@n8n/backend-common');
+const { OutboundHttp } = requireFromCore('@n8n/backend-network') as { OutboundHttp: new () => { requests(): N8nHttpClient } };
+
+export interface N8nHttpClient {
+	request(options: IHttpRequestOptions): Promise<unknown>;
+}
+
+/** n8n's own HTTP client from n8n-core's container: what `helpers.httpRequest` sends through. */
+export function n8nHttpClient(): N8nHttpClient {
+	return Container.get(OutboundHttp).requests();
+}
 
 /** Every line n8n and the nodes log during the tests, so tests can check that no secret reaches a log. */
 export const loggedLines: string[] = [];
