@@ -19,7 +19,16 @@ function scriptedWeChat() {
 		new Promise((resolve) => {
 			calls.push({ appid: options.body.appid, forceRefresh: options.body.force_refresh === true, answer: resolve });
 		});
-	return { calls, post };
+	/** Starts a fetch that must reach WeChat with one call, answers that call, and returns the fetch's token. */
+	async function fetchAnswered(request: StableTokenRequest, answer: unknown, now?: () => number): Promise<string> {
+		const before = calls.length;
+		const fetching = fetchStableAccessToken(post, request, now);
+		await settle();
+		expect(calls).toHaveLength(before + 1);
+		calls[before].answer(answer);
+		return await fetching;
+	}
+	return { calls, post, fetchAnswered };
 }
 
 /** Lets pending promise callbacks run, so fetches that were started reach `post`. */
@@ -45,48 +54,33 @@ describe('fetchStableAccessToken: one stable_token call per account and process'
 	});
 
 	it('hands a token fetched in the last minute to later fetches, and asks WeChat again after that', async () => {
-		const { calls, post } = scriptedWeChat();
+		const { calls, post, fetchAnswered } = scriptedWeChat();
 		const request = account();
 		let clock = 1_000_000;
 		const now = () => clock;
-		const first = fetchStableAccessToken(post, request, now);
-		await settle();
-		calls[0].answer({ access_token: 'TOKEN-A', expires_in: 7200 });
-		expect(await first).toBe('TOKEN-A');
+		expect(await fetchAnswered(request, { access_token: 'TOKEN-A', expires_in: 7200 }, now)).toBe('TOKEN-A');
 
 		clock += TOKEN_REUSE_MS - 1;
 		expect(await fetchStableAccessToken(post, request, now)).toBe('TOKEN-A');
 		expect(calls).toHaveLength(1);
 
 		clock += 1;
-		const later = fetchStableAccessToken(post, request, now);
-		await settle();
+		expect(await fetchAnswered(request, { access_token: 'TOKEN-A', expires_in: 7140 }, now)).toBe('TOKEN-A');
 		expect(calls).toHaveLength(2);
-		calls[1].answer({ access_token: 'TOKEN-A', expires_in: 7140 });
-		expect(await later).toBe('TOKEN-A');
 	});
 
 	it('never reuses a token with less than five minutes left', async () => {
-		const { calls, post } = scriptedWeChat();
+		const { calls, fetchAnswered } = scriptedWeChat();
 		const request = account();
-		const first = fetchStableAccessToken(post, request);
-		await settle();
-		calls[0].answer({ access_token: 'TOKEN-OLD', expires_in: 299 });
-		expect(await first).toBe('TOKEN-OLD');
-		const next = fetchStableAccessToken(post, request);
-		await settle();
+		expect(await fetchAnswered(request, { access_token: 'TOKEN-OLD', expires_in: 299 })).toBe('TOKEN-OLD');
+		expect(await fetchAnswered(request, { access_token: 'TOKEN-NEW', expires_in: 7200 })).toBe('TOKEN-NEW');
 		expect(calls).toHaveLength(2);
-		calls[1].answer({ access_token: 'TOKEN-NEW', expires_in: 7200 });
-		expect(await next).toBe('TOKEN-NEW');
 	});
 
 	it('does not hand out the token WeChat just refused: it asks WeChat, and forces a refresh if WeChat returns it again', async () => {
-		const { calls, post } = scriptedWeChat();
+		const { calls, post, fetchAnswered } = scriptedWeChat();
 		const request = account();
-		const first = fetchStableAccessToken(post, request);
-		await settle();
-		calls[0].answer({ access_token: 'TOKEN-A', expires_in: 7200 });
-		await first;
+		expect(await fetchAnswered(request, { access_token: 'TOKEN-A', expires_in: 7200 })).toBe('TOKEN-A');
 
 		const refetch = fetchStableAccessToken(post, { ...request, rejectedAccessToken: 'TOKEN-A' });
 		await settle();
@@ -103,7 +97,7 @@ describe('fetchStableAccessToken: one stable_token call per account and process'
 	});
 
 	it('shares a failure with the fetches that waited for it, then lets the next fetch try again', async () => {
-		const { calls, post } = scriptedWeChat();
+		const { calls, post, fetchAnswered } = scriptedWeChat();
 		const request = account();
 		const fetches = Array.from({ length: 5 }, () => fetchStableAccessToken(post, request).then(() => null, (error: unknown) => error));
 		await settle();
@@ -115,11 +109,8 @@ describe('fetchStableAccessToken: one stable_token call per account and process'
 			expect((error as WeChatTokenError).errcode).toBe(40164);
 		}
 
-		const retry = fetchStableAccessToken(post, request);
-		await settle();
+		expect(await fetchAnswered(request, { access_token: 'TOKEN-A', expires_in: 7200 })).toBe('TOKEN-A');
 		expect(calls).toHaveLength(2);
-		calls[1].answer({ access_token: 'TOKEN-A', expires_in: 7200 });
-		expect(await retry).toBe('TOKEN-A');
 	});
 
 	it('keeps accounts apart: another AppID, AppSecret or API base URL fetches its own token', async () => {
