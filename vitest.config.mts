@@ -13,5 +13,6 @@ export default defineConfig({
 		exclude: ['test/e2e/**', 'node_modules/**'],
 		testTimeout: 30_000,
 		hookTimeout: 30_000,
+		reporters: ['default', './test/helpers/unhandledErrorsLast.ts'],
 	},
 });

@@ -13,6 +13,6 @@ export default defineConfig({
 		testTimeout: 300_000,
 		hookTimeout: 600_000,
 		teardownTimeout: 60_000,
-		reporters: ['verbose'],
+		reporters: ['verbose', './test/helpers/unhandledErrorsLast.ts'],
 	},
 });

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { pipeline } from 'node:stream';
 
 export interface AttributedCall {
 	path: string;
@@ -121,14 +122,16 @@ export async function startAttributingProxy(
 			{ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent },
 			(answer) => {
 				res.writeHead(answer.statusCode ?? 502, answer.headers);
-				answer.pipe(res);
+				// pipeline, not pipe: a side that breaks (an n8n process killed mid-call, a socket closed at
+				// teardown) destroys the other instead of raising an error nobody listens to.
+				pipeline(answer, res, () => undefined);
 			},
 		);
 		upstream.on('error', () => {
-			if (!res.headersSent) res.writeHead(502);
-			res.end();
+			if (res.headersSent) res.destroy();
+			else res.writeHead(502).end();
 		});
-		req.pipe(upstream);
+		pipeline(req, upstream, () => undefined);
 	});
 	await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
 	serverPort = (server.address() as AddressInfo).port;

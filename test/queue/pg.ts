@@ -19,6 +19,8 @@ export interface PgClient {
 export interface PgPool {
 	query<Row = Record<string, unknown>>(text: string, values?: unknown[]): Promise<PgQueryResult<Row>>;
 	end(): Promise<void>;
+	/** An idle client's connection error is emitted here; without a listener it would end the test process. */
+	on(event: 'error', listener: (error: Error) => void): unknown;
 }
 
 export interface PgConnection {

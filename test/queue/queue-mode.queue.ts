@@ -223,6 +223,7 @@ describe.skipIf(skipReason !== '')('n8n 2.41.1 queue mode: main + webhook proces
 		const postgres = await startPostgres(prereq, dir, pg);
 		cleanups.push(() => postgres.stop());
 		const pool = new pg.Pool({ host: '127.0.0.1', port: postgres.port, user: postgres.user, password: postgres.password, database: postgres.database, max: 4 });
+		pool.on('error', (error) => say(`PostgreSQL dropped an idle connection of the test's pool: ${error.message}`));
 		cleanups.push(() => pool.end());
 
 		const sim = await startSimulator({ latencyMs: SIM_LATENCY_MS });

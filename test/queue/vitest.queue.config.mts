@@ -17,6 +17,6 @@ export default defineConfig({
 		testTimeout: 600_000,
 		hookTimeout: 900_000,
 		teardownTimeout: 120_000,
-		reporters: ['verbose'],
+		reporters: ['verbose', './test/helpers/unhandledErrorsLast.ts'],
 	},
 });
