@@ -7,6 +7,7 @@ import { buildScanPush, openEncryptedReply, sendScanPush, sendUrlVerification, t
 import { CredentialStore, loggedLines } from './helpers/n8nHarness';
 import { createTrigger, startTriggerServer, type TriggerServer } from './helpers/webhookHarness';
 import { parseWeChatXml } from '../nodes/WeChatScanTrigger/helpers/xml';
+import { CREDENTIAL_REUSE_MS } from '../nodes/WeChatScanTrigger/helpers/triggerState';
 
 const APP_ID = 'wx8c0ffee0ddba11';
 const SERVER_TOKEN = ['campaign', 'Token', '2026'].join('');
@@ -301,6 +302,44 @@ describe('key rotation', () => {
 		const response = await sendScanPush(server.url, push({ mode: 'safe', event: 'SCAN', scene: 'rot', encodingAESKey: oldKey }));
 		expect(response.status).toBe(200);
 		expect(openEncryptedReply(response.body, { token: SERVER_TOKEN, appId: APP_ID, encodingAESKey: oldKey }).fields.Content).toBe('ok');
+		expect(server.executions).toHaveLength(1);
+	});
+});
+
+describe('reading the credential', () => {
+	it('reads it once for a burst of pushes, and applies an edited Token after the reuse time', async () => {
+		const store = new CredentialStore();
+		const data = { appId: APP_ID, appSecret: 'unused-here', token: SERVER_TOKEN, encodingAESKey: AES_KEY };
+		const credential = store.add('cred', 'weChatOfficialAccountApi', data);
+		const server = await startTriggerServer({ store, credential });
+		servers.push(server);
+
+		const burst = await Promise.all(Array.from({ length: 8 }, (_, i) => sendScanPush(server.url, push({ mode: 'safe', event: 'SCAN', scene: `burst_${i}` }))));
+		expect(burst.map((response) => response.status)).toEqual(Array(8).fill(200));
+		expect(server.executions).toHaveLength(8);
+		expect(store.reads).toBe(1);
+
+		store.set('cred', { ...data, token: 'EditedServerToken' });
+		await new Promise((resolve) => setTimeout(resolve, CREDENTIAL_REUSE_MS + 100));
+		const edited = await sendScanPush(server.url, push({ mode: 'safe', event: 'SCAN', scene: 'after_edit', token: 'EditedServerToken' }));
+		expect(edited.status).toBe(200);
+		const oldToken = await sendScanPush(server.url, push({ mode: 'safe', event: 'SCAN', scene: 'old_token' }));
+		expect(oldToken.status).toBe(401);
+		expect(server.executions).toHaveLength(9);
+		expect(store.reads).toBe(2);
+	});
+
+	it('reads it again on the next push after a failed read', async () => {
+		const store = new CredentialStore();
+		const server = await startTriggerServer({ store, credential: { id: 'missing', name: 'not saved yet' } });
+		servers.push(server);
+
+		const failed = await sendScanPush(server.url, push({ event: 'subscribe', scene: 'before' }));
+		expect(failed.status).toBe(500);
+		store.add('missing', 'weChatOfficialAccountApi', { appId: APP_ID, appSecret: 'unused-here', token: SERVER_TOKEN });
+		const accepted = await sendScanPush(server.url, push({ event: 'subscribe', scene: 'after' }));
+		expect(accepted.status).toBe(200);
+		expect(store.reads).toBe(2);
 		expect(server.executions).toHaveLength(1);
 	});
 });

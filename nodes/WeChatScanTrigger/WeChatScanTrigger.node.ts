@@ -12,7 +12,7 @@ import type { WeChatCipher } from './helpers/crypto';
 import { classifyEvent, dedupeKey, matchesSceneFilter, parseSceneFilters, toScanEventOutput, type ScanEventKind } from './helpers/events';
 import { chooseReplyText, type SceneReply } from './helpers/reply';
 import { buildPassiveReply, openWeChatPush, verifyUrlRequest } from './helpers/request';
-import { cipherFor, recentEventsFor } from './helpers/triggerState';
+import { cipherFor, recentEventsFor, triggerCredential } from './helpers/triggerState';
 import { DEFAULT_MAX_XML_BYTES } from './helpers/xml';
 
 const WEBHOOK_PATH = 'wechat';
@@ -195,12 +195,22 @@ export class WeChatScanTrigger implements INodeType {
 		let appId: string;
 		let cipher: WeChatCipher | undefined;
 		try {
-			const credentials = await this.getCredentials('weChatOfficialAccountApi');
-			token = String(credentials.token ?? '');
-			appId = String(credentials.appId ?? '').trim();
-			const encodingAESKey = String(credentials.encodingAESKey ?? '').trim();
-			const previousKey = String(credentials.previousEncodingAESKey ?? '').trim();
-			cipher = encodingAESKey ? cipherFor(encodingAESKey, appId, previousKey) : undefined;
+			const node = this.getNode();
+			const credentialKey = `${this.getWorkflow().id}\u0000${node.id}\u0000${node.credentials?.weChatOfficialAccountApi?.id}`;
+			const credential = await triggerCredential(credentialKey, async () => {
+				const stored = await this.getCredentials('weChatOfficialAccountApi');
+				return {
+					token: String(stored.token ?? ''),
+					appId: String(stored.appId ?? '').trim(),
+					encodingAESKey: String(stored.encodingAESKey ?? '').trim(),
+					previousEncodingAESKey: String(stored.previousEncodingAESKey ?? '').trim(),
+				};
+			});
+			token = credential.token;
+			appId = credential.appId;
+			cipher = credential.encodingAESKey
+				? cipherFor(credential.encodingAESKey, appId, credential.previousEncodingAESKey)
+				: undefined;
 		} catch (error) {
 			this.logger.error(`WeChat Scan Trigger: the credential cannot be used: ${(error as Error).message}`);
 			return rejection(500, 'The WeChat credential of this trigger is incomplete or invalid');

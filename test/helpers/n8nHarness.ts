@@ -88,6 +88,8 @@ export class CredentialStore extends ICredentialsHelper {
 	readonly types = new Map<string, ICredentialType>([['weChatOfficialAccountApi', new WeChatOfficialAccountApi()]]);
 	/** Every value written back by preAuthentication, in order. */
 	readonly updates: ICredentialDataDecryptedObject[] = [];
+	/** How many times a node read a credential. */
+	reads = 0;
 
 	add(id: string, type: string, data: ICredentialDataDecryptedObject, name = `${type} ${id}`): INodeCredentialsDetails {
 		this.credentials.set(id, { id, name, type, data: { ...data } });
@@ -127,6 +129,7 @@ export class CredentialStore extends ICredentialsHelper {
 		nodeCredentials: INodeCredentialsDetails,
 		type: string,
 	): Promise<ICredentialDataDecryptedObject> {
+		this.reads++;
 		const credential = this.credentials.get(nodeCredentials.id ?? '');
 		if (!credential || credential.type !== type) throw new Error(`Credential ${nodeCredentials.id} of type ${type} not found`);
 		return this.withDefaults(type, credential.data);
