@@ -5,9 +5,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import { buildScanPush, openEncryptedReply, sendScanPush, sendUrlVerification, type ScanPushOptions } from './simulator/push';
 import { CredentialStore, loggedLines } from './helpers/n8nHarness';
-import { createTrigger, startTriggerServer, type TriggerServer } from './helpers/webhookHarness';
+import { createTrigger, inMemoryResponse, startTriggerServer, type TriggerServer } from './helpers/webhookHarness';
 import { parseWeChatXml } from '../nodes/WeChatScanTrigger/helpers/xml';
 import { CREDENTIAL_REUSE_MS } from '../nodes/WeChatScanTrigger/helpers/triggerState';
+import { RESEND_WAIT_MS } from '../nodes/WeChatScanTrigger/helpers/deliveries';
 
 const APP_ID = 'wx8c0ffee0ddba11';
 const SERVER_TOKEN = ['campaign', 'Token', '2026'].join('');
@@ -181,6 +182,68 @@ describe('scan events', () => {
 		const again = await trigger.invoke(request);
 		expect(again.status).toBe(200);
 		expect(again.execution).toBeUndefined();
+	});
+});
+
+// WeChat hangs up after 5 s without an answer and sends the push again, possibly while n8n is still
+// storing the execution of the first delivery (a slow database). n8n answers that first delivery later,
+// into the closed connection.
+describe('a re-send while n8n is still storing the first delivery', () => {
+	function slowStore() {
+		const store = new CredentialStore();
+		const credential = store.add('cred', 'weChatOfficialAccountApi', { appId: APP_ID, appSecret: 'unused-here', token: SERVER_TOKEN, encodingAESKey: AES_KEY });
+		const trigger = createTrigger({ store, credential, parameters: { options: { replyText: 'Hi {scene}' } } });
+		const built = buildScanPush(push({ mode: 'safe', event: 'subscribe', scene: 'slow_db' }));
+		const request = { method: 'POST' as const, query: built.query, rawBody: Buffer.from(built.body) };
+		const firstResponse = inMemoryResponse();
+		const sendFirst = (storeDelayMs: number, storeFails = false) => {
+			const first = trigger.invoke(request, firstResponse, { storeDelayMs, storeFails });
+			firstResponse.hangUp();
+			return first;
+		};
+		return { trigger, request, sendFirst };
+	}
+	const replyContent = (body: string) => openEncryptedReply(body, { token: SERVER_TOKEN, appId: APP_ID, encodingAESKey: AES_KEY }).fields.Content;
+
+	it('executes the re-send when n8n then fails to store the first delivery', async () => {
+		const { trigger, request, sendFirst } = slowStore();
+		const first = sendFirst(400, true);
+
+		const resent = await trigger.invoke(request);
+		expect(resent.status).toBe(200);
+		expect(replyContent(resent.body)).toBe('Hi slow_db');
+		expect(resent.execution?.[0].json).toMatchObject({ scene: 'slow_db', event: 'subscribe' });
+		expect((await first).execution).toBeUndefined();
+
+		const again = await trigger.invoke(request);
+		expect(again.status).toBe(200);
+		expect(again.execution).toBeUndefined();
+	});
+
+	it('answers the re-send with the reply once n8n has stored the first delivery, and starts nothing', async () => {
+		const { trigger, request, sendFirst } = slowStore();
+		const first = sendFirst(400);
+
+		const resent = await trigger.invoke(request);
+		expect(resent.status).toBe(200);
+		expect(replyContent(resent.body)).toBe('Hi slow_db');
+		expect(resent.execution).toBeUndefined();
+		expect((await first).execution?.[0].json).toMatchObject({ scene: 'slow_db' });
+	});
+
+	it('answers 503 and starts nothing while n8n is still storing the first delivery after the wait', async () => {
+		const { trigger, request, sendFirst } = slowStore();
+		const first = sendFirst(RESEND_WAIT_MS + 500);
+
+		const resent = await trigger.invoke(request);
+		expect(resent.status).toBe(503);
+		expect(resent.execution).toBeUndefined();
+		expect((await first).execution).toBeDefined();
+
+		const third = await trigger.invoke(request);
+		expect(third.status).toBe(200);
+		expect(replyContent(third.body)).toBe('Hi slow_db');
+		expect(third.execution).toBeUndefined();
 	});
 });
 

@@ -16,6 +16,7 @@ import {
 	sceneIdFromScene,
 	toScanEventOutput,
 } from '../nodes/WeChatScanTrigger/helpers/events';
+import { deliveryState, settledDelivery, UnansweredDeliveries } from '../nodes/WeChatScanTrigger/helpers/deliveries';
 import { buildPassiveReply, openWeChatPush, verifyUrlRequest } from '../nodes/WeChatScanTrigger/helpers/request';
 import type { OpenedPush, WeChatPushConfig, WeChatQuery } from '../nodes/WeChatScanTrigger/helpers/request';
 import { verifyMsgSignature, verifySignature, weChatSignature } from '../nodes/WeChatScanTrigger/helpers/signature';
@@ -877,6 +878,35 @@ describe('events', () => {
 		expect(cache.size).toBe(10_000);
 		expect(cache.seen('k19999')).toBe(true);
 		expect(cache.seen('k0')).toBe(false);
+	});
+
+	it('tells what n8n answered a delivery, and keeps unanswered deliveries for re-sends, bounded in time', async () => {
+		const storing = { statusCode: 200, writableEnded: false };
+		expect(deliveryState(storing)).toBe('storing');
+		expect(deliveryState({ statusCode: 200, writableEnded: true })).toBe('stored');
+		expect(deliveryState({ statusCode: 500, writableEnded: true })).toBe('refused');
+		expect(await settledDelivery(storing, 120)).toBe('storing');
+		setTimeout(() => Object.assign(storing, { statusCode: 500, writableEnded: true }), 60);
+		expect(await settledDelivery(storing, 2_000)).toBe('refused');
+
+		let now = 0;
+		const deliveries = new UnansweredDeliveries(() => now);
+		const first = { statusCode: 200, writableEnded: false };
+		const resent = { statusCode: 200, writableEnded: false };
+		deliveries.add('a', first);
+		deliveries.add('a', resent); // a re-send took the place of the first delivery
+		deliveries.answered('a', first);
+		expect(deliveries.get('a')).toBe(resent);
+		deliveries.answered('a', resent);
+		expect(deliveries.size).toBe(0);
+		deliveries.add('b', first);
+		now = 29_999;
+		deliveries.add('c', resent);
+		expect(deliveries.size).toBe(2);
+		now = 30_000;
+		deliveries.add('d', resent);
+		expect(deliveries.get('b')).toBeUndefined(); // WeChat hung up and sent nothing again: dropped
+		expect(deliveries.size).toBe(2);
 	});
 });
 

@@ -12,7 +12,8 @@ import type { WeChatCipher } from './helpers/crypto';
 import { classifyEvent, dedupeKey, matchesSceneFilter, parseSceneFilters, toScanEventOutput, type ScanEventKind } from './helpers/events';
 import { chooseReplyText, type SceneReply } from './helpers/reply';
 import { buildPassiveReply, openWeChatPush, verifyUrlRequest } from './helpers/request';
-import { cipherFor, recentEventsFor, triggerCredential } from './helpers/triggerState';
+import { settledDelivery } from './helpers/deliveries';
+import { cipherFor, recentEventsFor, triggerCredential, unansweredDeliveriesFor } from './helpers/triggerState';
 import { DEFAULT_MAX_XML_BYTES } from './helpers/xml';
 
 const WEBHOOK_PATH = 'wechat';
@@ -259,18 +260,35 @@ export class WeChatScanTrigger implements INodeType {
 		const reply = buildPassiveReply(opened, replyText, { nowSeconds });
 		const contentType = reply === 'success' ? 'text/plain; charset=utf-8' : 'application/xml; charset=utf-8';
 
-		// A WeChat retry of a push already accepted gets the same answer but starts no second execution.
-		const recentEvents = recentEventsFor(`${this.getWorkflow().id ?? ''}:${this.getNode().id}`);
+		// A WeChat re-send of a push already handed to n8n starts no second execution: it gets the answer n8n
+		// gave the first delivery, or takes its place when n8n could not store it.
+		const triggerId = `${this.getWorkflow().id ?? ''}:${this.getNode().id}`;
+		const recentEvents = recentEventsFor(triggerId);
+		const unanswered = unansweredDeliveriesFor(triggerId);
 		const key = dedupeKey(opened.message);
 		if (recentEvents.seen(key)) {
-			send(this, { status: 200, body: reply, contentType });
-			return { noWebhookResponse: true };
+			const first = unanswered.get(key);
+			let state = first ? await settledDelivery(first) : 'stored';
+			// Another re-send that waited for the same delivery took its place already.
+			if (state === 'refused' && unanswered.get(key) !== first) state = 'storing';
+			if (state === 'storing') return rejection(503, 'n8n is still storing the first delivery of this event');
+			if (state === 'stored') {
+				if (first) unanswered.answered(key, first);
+				send(this, { status: 200, body: reply, contentType });
+				return { noWebhookResponse: true };
+			}
+			recentEvents.forget(key);
+			recentEvents.seen(key);
 		}
 		// n8n sends this answer once it has stored the execution (in queue mode: and queued it), so WeChat
 		// sees "success" only for an event n8n holds. When n8n cannot take the event it answers an error
 		// instead: the event is forgotten then, so that WeChat's re-send of it starts the execution.
 		const res = this.getResponseObject();
+		unanswered.add(key, res);
 		res.once('finish', () => {
+			const current = unanswered.get(key);
+			if (current !== undefined && current !== res) return;
+			unanswered.answered(key, res);
 			if (res.statusCode !== 200) recentEvents.forget(key);
 		});
 		res.setHeader('Content-Type', contentType);

@@ -7,6 +7,7 @@
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import { WebhookContext } from 'n8n-core';
 import {
@@ -76,6 +77,8 @@ export interface InvokeOptions {
 	 * down): n8n then answers 500 "Workflow could not be started!" instead of the node's answer.
 	 */
 	storeFails?: boolean;
+	/** n8n takes this long to store the execution before it answers (a slow database). */
+	storeDelayMs?: number;
 }
 
 export interface Trigger {
@@ -117,6 +120,7 @@ export function createTrigger(options: TriggerOptions): Trigger {
 			const outcome: Omit<TriggerResponse, 'status' | 'body' | 'headers'> = {};
 			try {
 				const result = await trigger.webhook.call(context as never);
+				if (result.workflowData && simulate.storeDelayMs) await sleep(simulate.storeDelayMs);
 				if (result.workflowData && simulate.storeFails && !res.writableEnded) {
 					res.statusCode = 500;
 					res.end(JSON.stringify({ code: 0, message: 'Workflow Webhook Error: Workflow could not be started!' }));
@@ -144,9 +148,14 @@ export function createTrigger(options: TriggerOptions): Trigger {
 	};
 }
 
-/** A response that records what was written, for in-process calls; it emits `finish` like Node's. */
-function inMemoryResponse(): MinimalResponse & { headersOut: Record<string, string>; bodyOut?: string } {
+/**
+ * A response that records what was written, for in-process calls. Like Node's ServerResponse it emits
+ * `finish` when it is ended, except after `hangUp()` (the client closed the connection first): then `end()`
+ * only marks it ended.
+ */
+export function inMemoryResponse(): MinimalResponse & { headersOut: Record<string, string>; bodyOut?: string; hangUp(): void } {
 	const events = new EventEmitter();
+	let hungUp = false;
 	return {
 		statusCode: 200,
 		writableEnded: false,
@@ -157,7 +166,10 @@ function inMemoryResponse(): MinimalResponse & { headersOut: Record<string, stri
 		end(body) {
 			this.bodyOut = body ?? '';
 			this.writableEnded = true;
-			events.emit('finish');
+			if (!hungUp) events.emit('finish');
+		},
+		hangUp() {
+			hungUp = true;
 		},
 		once(event, listener) {
 			events.once(event, listener);

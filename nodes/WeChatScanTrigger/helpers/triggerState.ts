@@ -1,15 +1,18 @@
 /**
  * Per-process state of the trigger, kept out of the request path's allocations: one cipher per key set
- * (the AES key is derived once, not per push), one retry memory per trigger node, and the credential's
+ * (the AES key is derived once, not per push), one retry memory and one list of deliveries n8n has not
+ * answered yet per trigger node, and the credential's
  * fields reused for a second (n8n reads a credential from its database and decrypts it on every call).
  */
 import { WeChatCipher } from './crypto';
+import { UnansweredDeliveries } from './deliveries';
 import { RecentEventCache } from './events';
 
 const MAX_CACHED = 256;
 
 const ciphers = new Map<string, WeChatCipher>();
 const recentEvents = new Map<string, RecentEventCache>();
+const unansweredDeliveries = new Map<string, UnansweredDeliveries>();
 
 function remember<T>(map: Map<string, T>, key: string, create: () => T): T {
 	let value = map.get(key);
@@ -31,6 +34,10 @@ export function recentEventsFor(triggerId: string): RecentEventCache {
 	return remember(recentEvents, triggerId, () => new RecentEventCache());
 }
 
+export function unansweredDeliveriesFor(triggerId: string): UnansweredDeliveries {
+	return remember(unansweredDeliveries, triggerId, () => new UnansweredDeliveries());
+}
+
 /** The credential fields a push needs. */
 export interface TriggerCredential {
 	token: string;
@@ -42,21 +49,26 @@ export interface TriggerCredential {
 /** How long a read of the credential serves later pushes: an edit in n8n applies within this time. */
 export const CREDENTIAL_REUSE_MS = 1_000;
 
-const credentialReads = new Map<string, Promise<TriggerCredential>>();
+interface CredentialRead {
+	reading: Promise<TriggerCredential>;
+	startedAt: number;
+}
+
+const credentialReads = new Map<string, CredentialRead>();
 
 /**
  * One read of the credential per trigger node per second, shared by the pushes of a burst. A failed read
  * is dropped at once, so the next push reads again.
  */
 export function triggerCredential(key: string, read: () => Promise<TriggerCredential>): Promise<TriggerCredential> {
+	const now = Date.now();
 	const kept = credentialReads.get(key);
-	if (kept) return kept;
-	const reading = read();
-	credentialReads.set(key, reading);
-	const release = () => {
-		if (credentialReads.get(key) === reading) credentialReads.delete(key);
-	};
-	setTimeout(release, CREDENTIAL_REUSE_MS).unref();
-	reading.catch(release);
-	return reading;
+	if (kept && now - kept.startedAt >= CREDENTIAL_REUSE_MS) credentialReads.delete(key);
+	return remember(credentialReads, key, () => {
+		const entry: CredentialRead = { reading: read(), startedAt: now };
+		entry.reading.catch(() => {
+			if (credentialReads.get(key) === entry) credentialReads.delete(key);
+		});
+		return entry;
+	}).reading;
 }
