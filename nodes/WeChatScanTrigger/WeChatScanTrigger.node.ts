@@ -192,12 +192,14 @@ export class WeChatScanTrigger implements INodeType {
 			return { noWebhookResponse: true };
 		};
 
+		// getNode() deep-copies the node, so once per push.
+		const node = this.getNode();
+		const triggerId = `${this.getWorkflow().id ?? ''}:${node.id}`;
 		let token: string;
 		let appId: string;
 		let cipher: WeChatCipher | undefined;
 		try {
-			const node = this.getNode();
-			const credentialKey = `${this.getWorkflow().id}\u0000${node.id}\u0000${node.credentials?.weChatOfficialAccountApi?.id}`;
+			const credentialKey = `${triggerId}:${node.credentials?.weChatOfficialAccountApi?.id}`;
 			const credential = await triggerCredential(credentialKey, async () => {
 				const stored = await this.getCredentials('weChatOfficialAccountApi');
 				return {
@@ -262,7 +264,6 @@ export class WeChatScanTrigger implements INodeType {
 
 		// A WeChat re-send of a push already handed to n8n starts no second execution: it gets the answer n8n
 		// gave the first delivery, or takes its place when n8n could not store it.
-		const triggerId = `${this.getWorkflow().id ?? ''}:${this.getNode().id}`;
 		const recentEvents = recentEventsFor(triggerId);
 		const unanswered = unansweredDeliveriesFor(triggerId);
 		const key = dedupeKey(opened.message);
