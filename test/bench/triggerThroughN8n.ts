@@ -122,6 +122,29 @@ interface Window {
 	builtLate: number;
 	load1m: number;
 	wrongSamples: string[];
+	/** Pauses of n8n's event loop of 50 ms or more during the window, and the longest. */
+	n8nPauses: number;
+	n8nLongestPauseMs: number;
+	/** Time n8n spent in garbage collections of 20 ms or more during the window. */
+	n8nGcMs: number;
+}
+
+/** What test/bench/lib/n8nPauseWatch.cjs recorded in n8n's processes between `fromMs` and `toMs`. */
+function n8nPausesBetween(dir: string, fromMs: number, toMs: number): Pick<Window, 'n8nPauses' | 'n8nLongestPauseMs' | 'n8nGcMs'> {
+	const found = { n8nPauses: 0, n8nLongestPauseMs: 0, n8nGcMs: 0 };
+	for (const name of fs.readdirSync(dir)) {
+		for (const line of fs.readFileSync(path.join(dir, name), 'utf8').split('\n')) {
+			const [kind, at, ms] = line.split(' ');
+			const atMs = Number(at);
+			const durationMs = Number(ms);
+			if (kind === 'pause' && atMs - durationMs >= fromMs && atMs <= toMs) {
+				found.n8nPauses++;
+				found.n8nLongestPauseMs = Math.max(found.n8nLongestPauseMs, durationMs);
+			}
+			if (kind === 'gc' && atMs >= fromMs && atMs <= toMs) found.n8nGcMs += durationMs;
+		}
+	}
+	return found;
 }
 
 function signedPush(contender: Contender, mode: Mode, index: number): PushRequest {
@@ -284,7 +307,7 @@ function runWindow(instance: Instance, contender: Contender, mode: Mode, seconds
 	const wrongSamples: string[] = [];
 	const latenciesMs: number[] = [];
 	const startedMs = Date.now();
-	return new Promise<Omit<Window, 'contender' | 'mode' | 'round' | 'executions' | 'executionStatuses' | 'executionSeconds' | 'drainSeconds' | 'load1m'> & { startedMs: number }>((resolve, reject) => {
+	return new Promise<Omit<Window, 'contender' | 'mode' | 'round' | 'executions' | 'executionStatuses' | 'executionSeconds' | 'drainSeconds' | 'load1m' | 'n8nPauses' | 'n8nLongestPauseMs' | 'n8nGcMs'> & { startedMs: number }>((resolve, reject) => {
 		const tracker = autocannon(
 			{
 				url: instance.baseUrl,
@@ -353,6 +376,8 @@ export async function benchTriggerThroughN8n(options: TriggerThroughN8nOptions):
 	await rt.buildPackage();
 	const userFolder = rt.tmpUserFolder('n8n-wechat-bench-');
 	const logFile = path.join(userFolder, 'n8n.log');
+	const pauseDir = path.join(userFolder, 'pauses');
+	fs.mkdirSync(pauseDir, { recursive: true });
 	let instance: Instance | null = null;
 	let completed = false;
 	try {
@@ -362,7 +387,11 @@ export async function benchTriggerThroughN8n(options: TriggerThroughN8nOptions):
 			encryptionKey: `bench-${randomBytes(16).toString('hex')}`,
 			snapshot: true,
 			// n8n prunes beyond 10,000 executions by default, which would eat the ones being counted.
-			env: { EXECUTIONS_DATA_PRUNE: 'false' },
+			env: {
+				EXECUTIONS_DATA_PRUNE: 'false',
+				NODE_OPTIONS: `--require ${path.join(__dirname, 'lib', 'n8nPauseWatch.cjs')}`,
+				N8N_PAUSE_LOG_DIR: pauseDir,
+			},
 		});
 		instance = n8n;
 		await rt.importCredential(n8n, {
@@ -422,9 +451,10 @@ export async function benchTriggerThroughN8n(options: TriggerThroughN8nOptions):
 			fastestPerSecond = Math.max(fastestPerSecond, window.sent / window.seconds);
 			// A window without executions (a failure the targets report) has no span: its own length stands in.
 			const executionSeconds = settled.count > 0 ? round((settled.lastStoppedMs - startedMs) / 1000, 2) : window.seconds;
-			windows.push({ ...window, contender: name, mode, round: roundNo, executions: settled.count, executionStatuses: settled.statuses, executionSeconds, drainSeconds: settled.seconds, load1m: load });
+			const pauses = n8nPausesBetween(pauseDir, startedMs, startedMs + window.seconds * 1000);
+			windows.push({ ...window, ...pauses, contender: name, mode, round: roundNo, executions: settled.count, executionStatuses: settled.statuses, executionSeconds, drainSeconds: settled.seconds, load1m: load });
 			progress(
-				`${label}: ${round(window.ok / window.seconds, 1)} req/s, ${round(settled.count / executionSeconds, 1)} executions/s, p99 ${round(percentile(sortedCopy(window.latenciesMs), 0.99), 1)} ms, ${window.ok}/${window.sent} answered "${BODY}", ${settled.count} executions (drained in ${settled.seconds} s), load ${load}`,
+				`${label}: ${round(window.ok / window.seconds, 1)} req/s, ${round(settled.count / executionSeconds, 1)} executions/s, p99 ${round(percentile(sortedCopy(window.latenciesMs), 0.99), 1)} ms, ${window.ok}/${window.sent} answered "${BODY}", ${settled.count} executions (drained in ${settled.seconds} s), n8n paused ${pauses.n8nPauses}× (longest ${pauses.n8nLongestPauseMs} ms), load ${load}`,
 			);
 		};
 
@@ -513,6 +543,9 @@ function report(
 			w.executions - w.ok,
 			w.executionSeconds,
 			w.drainSeconds,
+			w.n8nPauses,
+			w.n8nLongestPauseMs,
+			w.n8nGcMs,
 			w.load1m,
 		];
 	});
@@ -579,6 +612,7 @@ function report(
 		`Windows of ${options.seconds} s (warm-up ${options.warmupSeconds} s), ${options.rounds} rounds, trigger and Webhook node alternating per mode (trigger first in odd rounds, Webhook node first in even rounds); the summary pools the measured rounds: req/s = 200 "${BODY}" answers per second, p50/p99 over every answer's latency as autocannon measures it.`,
 		'Every request is a distinct subscribe event (own OpenID), signed just before its window; the Webhook node gets bodies and query strings built the same way. Both workflows are one trigger node, answering on receipt with "success".',
 		'"exec − OK" is executions recorded minus 200 answers in that window: positive means requests still in flight when autocannon closed the window also ran. "Exec. span" runs from the window\'s first request to the stoppedAt of its last execution; executions/s = executions / span. "Drain" is how long the benchmark waited after the window for the count to settle.',
+		'"n8n pauses" counts the times n8n\'s event loop stood still for 50 ms or more during the window (the longest in the next column), and "n8n GC" sums its garbage collections of 20 ms or more, both recorded inside n8n\'s processes by test/bench/lib/n8nPauseWatch.cjs. With 10 connections, one pause of n8n holds up to 10 answers, and about 1 % of a window\'s answers make its p99.',
 		'Both answer at the same point: n8n sends the answer of a Webhook node set to respond immediately, and the answer the trigger returns as its webhookResponse, only after WorkflowRunner.run() has created the execution in the database and started it. Executions finished/s is reported as well, as the measure of the whole work.',
 		...windows.filter((w) => w.builtLate > 0).map((w) => `${windowName(w)}: ${w.builtLate} requests outran the pool and were signed during the window.`),
 		...windows
@@ -600,7 +634,7 @@ function report(
 			},
 			{
 				title: 'Every window',
-				columns: ['Round', 'Contender', 'Mode', 'Seconds', 'req/s', 'Executions/s', 'p50 (ms)', 'p99 (ms)', 'Sent', '200 OK', 'Bad answers', 'Errors / timeouts', 'Executions', 'exec − OK', 'Exec. span (s)', 'Drain (s)', 'Load 1m'],
+				columns: ['Round', 'Contender', 'Mode', 'Seconds', 'req/s', 'Executions/s', 'p50 (ms)', 'p99 (ms)', 'Sent', '200 OK', 'Bad answers', 'Errors / timeouts', 'Executions', 'exec − OK', 'Exec. span (s)', 'Drain (s)', 'n8n pauses ≥ 50 ms', 'Longest pause (ms)', 'n8n GC ≥ 20 ms (ms)', 'Load 1m'],
 				rows: roundRows,
 			},
 		],
