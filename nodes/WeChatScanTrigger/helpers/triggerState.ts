@@ -1,8 +1,8 @@
 /**
  * Per-process state of the trigger, kept out of the request path's allocations: one cipher per key set
- * (the AES key is derived once, not per push), one retry memory and one list of deliveries n8n has not
- * answered yet per trigger node, and the credential's
- * fields reused for a second (n8n reads a credential from its database and decrypts it on every call).
+ * (the AES key is derived once, not per push); per trigger node one retry memory, one list of deliveries
+ * n8n has not answered yet, and the credential's fields, reused for a second (n8n reads a credential from
+ * its database and decrypts it on every call).
  */
 import { WeChatCipher } from './crypto';
 import { UnansweredDeliveries } from './deliveries';
