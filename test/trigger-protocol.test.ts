@@ -895,10 +895,11 @@ describe('events', () => {
 		const resent = { statusCode: 200, writableEnded: false };
 		deliveries.add('a', first);
 		deliveries.add('a', resent); // a re-send took the place of the first delivery
-		deliveries.answered('a', first);
+		expect(deliveries.answered('a', first)).toBe(false);
 		expect(deliveries.get('a')).toBe(resent);
-		deliveries.answered('a', resent);
+		expect(deliveries.answered('a', resent)).toBe(true);
 		expect(deliveries.size).toBe(0);
+		expect(deliveries.answered('a', resent)).toBe(true); // already gone: nothing took its place
 		deliveries.add('b', first);
 		now = 29_999;
 		deliveries.add('c', resent);

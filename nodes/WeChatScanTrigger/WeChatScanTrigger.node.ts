@@ -287,10 +287,7 @@ export class WeChatScanTrigger implements INodeType {
 		const res = this.getResponseObject();
 		unanswered.add(key, res);
 		res.once('finish', () => {
-			const current = unanswered.get(key);
-			if (current !== undefined && current !== res) return;
-			unanswered.answered(key, res);
-			if (res.statusCode !== 200) recentEvents.forget(key);
+			if (unanswered.answered(key, res) && res.statusCode !== 200) recentEvents.forget(key);
 		});
 		res.setHeader('Content-Type', contentType);
 		return { workflowData: [[{ json: event as unknown as IDataObject }]], webhookResponse: reply };

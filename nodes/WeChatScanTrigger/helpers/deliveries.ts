@@ -63,8 +63,13 @@ export class UnansweredDeliveries {
 		this.entries.set(key, { res, at: now });
 	}
 
-	/** Removes `key` if it still belongs to `res` (a re-send may have taken its place). */
-	answered(key: string, res: DeliveryResponse): void {
-		if (this.entries.get(key)?.res === res) this.entries.delete(key);
+	/**
+	 * Removes `key` if it still belongs to `res`. False when a re-send has taken its place, which then
+	 * decides the event.
+	 */
+	answered(key: string, res: DeliveryResponse): boolean {
+		const current = this.entries.get(key)?.res;
+		if (current === res) this.entries.delete(key);
+		return current === undefined || current === res;
 	}
 }
