@@ -20,6 +20,8 @@ import * as rt from '../../scripts/n8n-runtime.mjs';
 import type { Instance } from '../../scripts/n8n-runtime.mjs';
 import type { PushMode } from '../simulator/push';
 import { benchAccount, benchSubscribePush } from './lib/benchAccount';
+import { addTimes, IDLE, PROFILER, timeByPlace, type TimeByPlace } from './lib/cpuProfile';
+import { machineCpu, machineShares, processGroupCpuMs } from './lib/cpuTime';
 import { atLeast, atMost, progress, round, type BenchmarkResult, type Cell, type TargetResult } from './lib/report';
 
 export interface TriggerThroughN8nOptions {
@@ -31,6 +33,12 @@ export interface TriggerThroughN8nOptions {
 	rounds: number;
 	connections: number;
 	modes: Mode[];
+	/**
+	 * Records a CPU profile of n8n's main process for every measured window (test/bench/lib/n8nProfiler.cjs)
+	 * and reports where each contender's time went, per answered request. The profiler slows n8n, so such a
+	 * run explains the figures of an unprofiled one and does not replace them.
+	 */
+	profile: boolean;
 }
 
 type Mode = Extract<PushMode, 'safe' | 'plaintext'>;
@@ -127,6 +135,15 @@ interface Window {
 	n8nLongestPauseMs: number;
 	/** Time n8n spent in garbage collections of 20 ms or more during the window. */
 	n8nGcMs: number;
+	/** CPU time n8n's processes used during the window (null where /proc is missing). */
+	n8nCpuMs: number | null;
+	/** CPU time of this process, autocannon's load generator, during the window. */
+	loadGeneratorCpuMs: number;
+	/** How busy the whole machine was during the window, and the time the hypervisor gave elsewhere (steal), in % of all cores. */
+	machineBusyPercent: number | null;
+	machineStealPercent: number | null;
+	/** With `profile`: CPU time of n8n's main process during the window, by place (see lib/cpuProfile.ts). */
+	cpuByPlace: TimeByPlace | null;
 }
 
 /** What test/bench/lib/n8nPauseWatch.cjs recorded in n8n's processes between `fromMs` and `toMs`. */
@@ -145,6 +162,37 @@ function n8nPausesBetween(dir: string, fromMs: number, toMs: number): Pick<Windo
 		}
 	}
 	return found;
+}
+
+async function untilFileExists(file: string, failure: string): Promise<void> {
+	for (let waited = 0; !fs.existsSync(file); waited += 100) {
+		if (waited > 60_000) throw new Error(`${failure} (${file}) within 60 s`);
+		await rt.sleep(100);
+	}
+}
+
+/**
+ * Drives test/bench/lib/n8nProfiler.cjs in n8n's main process: `start` begins a CPU profile, `stop` ends it and
+ * returns where the time went; the profile file is kept in `keepDir` under `name` for a closer look.
+ */
+function n8nProfiler(pid: number, profileDir: string, keepDir: string) {
+	let written = 0;
+	return {
+		async start(): Promise<void> {
+			const started = path.join(profileDir, `${pid}.started`);
+			fs.rmSync(started, { force: true });
+			process.kill(pid, 'SIGUSR2');
+			await untilFileExists(started, 'n8n did not start its CPU profiler');
+		},
+		async stop(name: string): Promise<TimeByPlace> {
+			process.kill(pid, 'SIGUSR2');
+			const file = path.join(profileDir, `${pid}-${++written}.cpuprofile`);
+			await untilFileExists(file, 'n8n wrote no CPU profile');
+			const kept = path.join(keepDir, `${name}.cpuprofile`);
+			fs.renameSync(file, kept);
+			return timeByPlace(kept, PACKAGE);
+		},
+	};
 }
 
 function signedPush(contender: Contender, mode: Mode, index: number): PushRequest {
@@ -298,6 +346,11 @@ async function waitUntilServing(instance: Instance, contender: Contender): Promi
 
 // ─── One window of load ──────────────────────────────────────────────────────────────────────────────────
 
+/** What autocannon's side of a window measured. */
+type WindowLoad = Pick<Window, 'seconds' | 'sent' | 'ok' | 'non2xx' | 'wrongBody' | 'errors' | 'timeouts' | 'latenciesMs' | 'builtLate' | 'wrongSamples'> & {
+	startedMs: number;
+};
+
 function runWindow(instance: Instance, contender: Contender, mode: Mode, seconds: number, connections: number, poolSize: number) {
 	const pool = Array.from({ length: poolSize }, (_, i) => signedPush(contender, mode, i));
 	let next = 0;
@@ -307,7 +360,7 @@ function runWindow(instance: Instance, contender: Contender, mode: Mode, seconds
 	const wrongSamples: string[] = [];
 	const latenciesMs: number[] = [];
 	const startedMs = Date.now();
-	return new Promise<Omit<Window, 'contender' | 'mode' | 'round' | 'executions' | 'executionStatuses' | 'executionSeconds' | 'drainSeconds' | 'load1m' | 'n8nPauses' | 'n8nLongestPauseMs' | 'n8nGcMs'> & { startedMs: number }>((resolve, reject) => {
+	return new Promise<WindowLoad>((resolve, reject) => {
 		const tracker = autocannon(
 			{
 				url: instance.baseUrl,
@@ -378,6 +431,13 @@ export async function benchTriggerThroughN8n(options: TriggerThroughN8nOptions):
 	const logFile = path.join(userFolder, 'n8n.log');
 	const pauseDir = path.join(userFolder, 'pauses');
 	fs.mkdirSync(pauseDir, { recursive: true });
+	const profileDir = path.join(userFolder, 'profiles');
+	const keptProfilesDir = path.join(__dirname, 'results', 'profiles');
+	if (options.profile) {
+		fs.mkdirSync(profileDir, { recursive: true });
+		fs.rmSync(keptProfilesDir, { recursive: true, force: true });
+		fs.mkdirSync(keptProfilesDir, { recursive: true });
+	}
 	let instance: Instance | null = null;
 	let completed = false;
 	try {
@@ -389,8 +449,9 @@ export async function benchTriggerThroughN8n(options: TriggerThroughN8nOptions):
 			// n8n prunes beyond 10,000 executions by default, which would eat the ones being counted.
 			env: {
 				EXECUTIONS_DATA_PRUNE: 'false',
-				NODE_OPTIONS: `--require ${path.join(__dirname, 'lib', 'n8nPauseWatch.cjs')}`,
+				NODE_OPTIONS: [`--require ${path.join(__dirname, 'lib', 'n8nPauseWatch.cjs')}`, ...(options.profile ? [`--require ${path.join(__dirname, 'lib', 'n8nProfiler.cjs')}`] : [])].join(' '),
 				N8N_PAUSE_LOG_DIR: pauseDir,
+				...(options.profile ? { N8N_PROFILE_DIR: profileDir } : {}),
 			},
 		});
 		instance = n8n;
@@ -413,7 +474,11 @@ export async function benchTriggerThroughN8n(options: TriggerThroughN8nOptions):
 		await rt.importWorkflow(n8n, [triggerWorkflow(), webhookWorkflow()]);
 		await rt.publishWorkflow(n8n, IDS.trigger);
 		await rt.publishWorkflow(n8n, IDS.webhook);
-		await rt.startN8n(n8n, { logFile });
+		const server = await rt.startN8n(n8n, { logFile });
+		if (server.pid === undefined) throw new Error('n8n start has no PID');
+		// n8n is started detached, so its PID is also its process group (task runners included).
+		const n8nPid = server.pid;
+		const profiler = options.profile ? n8nProfiler(n8nPid, profileDir, keptProfilesDir) : null;
 		const cookie = await rt.setupOwner(n8n, LOGIN);
 		const apiKey = await rt.createApiKey(n8n, cookie, { label: 'bench 4' });
 
@@ -440,7 +505,22 @@ export async function benchTriggerThroughN8n(options: TriggerThroughN8nOptions):
 			const label = `${roundNo === 0 ? 'warm-up' : `round ${roundNo}/${options.rounds}`}: ${CONTENDER_LABEL[name]}, ${mode}, ${seconds} s`;
 			progress(`${label} ...`);
 			const poolSize = Math.ceil(fastestPerSecond * seconds * 2) + options.connections;
+			const profiled = profiler !== null && roundNo > 0 ? profiler : null;
+			await profiled?.start();
+			const n8nCpuBefore = processGroupCpuMs(n8nPid);
+			const machineBefore = machineCpu();
+			const ownCpuBefore = process.cpuUsage();
 			const { startedMs, ...window } = await runWindow(n8n, contender, mode, seconds, options.connections, poolSize);
+			const ownCpu = process.cpuUsage(ownCpuBefore);
+			const n8nCpuAfter = processGroupCpuMs(n8nPid);
+			const shares = machineShares(machineBefore, machineCpu());
+			const cpu = {
+				n8nCpuMs: n8nCpuBefore === null || n8nCpuAfter === null ? null : n8nCpuAfter - n8nCpuBefore,
+				loadGeneratorCpuMs: (ownCpu.user + ownCpu.system) / 1000,
+				machineBusyPercent: shares?.busyPercent ?? null,
+				machineStealPercent: shares?.stealPercent ?? null,
+			};
+			const cpuByPlace = profiled ? await profiled.stop(`${mode}-${name}-round${roundNo}`) : null;
 			const load = load1m();
 			const settled = await drain(n8n, apiKey, contender.workflowId, totals[name].lastId, window.ok);
 			const total = totals[name];
@@ -452,7 +532,7 @@ export async function benchTriggerThroughN8n(options: TriggerThroughN8nOptions):
 			// A window without executions (a failure the targets report) has no span: its own length stands in.
 			const executionSeconds = settled.count > 0 ? round((settled.lastStoppedMs - startedMs) / 1000, 2) : window.seconds;
 			const pauses = n8nPausesBetween(pauseDir, startedMs, startedMs + window.seconds * 1000);
-			windows.push({ ...window, ...pauses, contender: name, mode, round: roundNo, executions: settled.count, executionStatuses: settled.statuses, executionSeconds, drainSeconds: settled.seconds, load1m: load });
+			windows.push({ ...window, ...pauses, ...cpu, cpuByPlace, contender: name, mode, round: roundNo, executions: settled.count, executionStatuses: settled.statuses, executionSeconds, drainSeconds: settled.seconds, load1m: load });
 			progress(
 				`${label}: ${round(window.ok / window.seconds, 1)} req/s, ${round(settled.count / executionSeconds, 1)} executions/s, p99 ${round(percentile(sortedCopy(window.latenciesMs), 0.99), 1)} ms, ${window.ok}/${window.sent} answered "${BODY}", ${settled.count} executions (drained in ${settled.seconds} s), n8n paused ${pauses.n8nPauses}× (longest ${pauses.n8nLongestPauseMs} ms), load ${load}`,
 			);
@@ -493,6 +573,7 @@ interface Summary {
 	failed: number;
 	sent: number;
 	executions: number;
+	n8nCpuPerAnswerMs: number | null;
 }
 
 function summarize(windows: Window[]): Summary {
@@ -508,6 +589,7 @@ function summarize(windows: Window[]): Summary {
 		failed: windows.reduce((sum, w) => sum + w.non2xx + w.wrongBody + w.errors, 0),
 		sent: windows.reduce((sum, w) => sum + w.sent, 0),
 		executions: windows.reduce((sum, w) => sum + w.executions, 0),
+		n8nCpuPerAnswerMs: windows.some((w) => w.n8nCpuMs === null) ? null : windows.reduce((sum, w) => sum + (w.n8nCpuMs ?? 0), 0) / ok,
 	};
 }
 
@@ -543,16 +625,29 @@ function report(
 			w.executions - w.ok,
 			w.executionSeconds,
 			w.drainSeconds,
-			w.n8nPauses,
-			w.n8nLongestPauseMs,
-			w.n8nGcMs,
-			w.load1m,
 		];
 	});
+	const percentCell = (value: number | null) => (value === null ? null : round(value, 1));
+	const machineRows: Cell[][] = windows.map((w) => [
+		w.round === 0 ? 'warm-up' : w.round,
+		CONTENDER_LABEL[w.contender],
+		w.mode,
+		w.n8nCpuMs === null ? null : round(w.n8nCpuMs / w.ok, 2),
+		w.n8nCpuMs === null ? null : round(w.n8nCpuMs / 10 / w.seconds, 1),
+		round(w.loadGeneratorCpuMs / 10 / w.seconds, 1),
+		percentCell(w.machineBusyPercent),
+		percentCell(w.machineStealPercent),
+		w.n8nPauses,
+		w.n8nLongestPauseMs,
+		w.n8nGcMs,
+		w.load1m,
+	]);
 
 	const summaryRows: Cell[][] = [];
 	const targets: TargetResult[] = [];
 	const ratios: Record<string, { throughput: number; executions: number; p99: number }> = {};
+	/** Trigger p99 / Webhook node p99 within each round: how much the pooled ratio can move from round to round. */
+	const perRoundP99: Record<string, number[]> = {};
 	for (const mode of options.modes) {
 		const trigger = summarize(measured.filter((w) => w.mode === mode && w.contender === 'trigger'));
 		const webhook = summarize(measured.filter((w) => w.mode === mode && w.contender === 'webhook'));
@@ -560,6 +655,9 @@ function report(
 		const executions = trigger.executionsPerSecond / webhook.executionsPerSecond;
 		const p99 = trigger.p99 / webhook.p99;
 		ratios[mode] = { throughput, executions, p99 };
+		const p99Of = (name: ContenderName, roundNo: number) =>
+			percentile(sortedCopy(measured.find((w) => w.mode === mode && w.contender === name && w.round === roundNo)?.latenciesMs ?? []), 0.99);
+		perRoundP99[mode] = Array.from({ length: options.rounds }, (_, i) => p99Of('trigger', i + 1) / p99Of('webhook', i + 1));
 		for (const [name, s] of [['trigger', trigger], ['webhook', webhook]] as const) {
 			summaryRows.push([
 				name === 'trigger' ? `**${CONTENDER_LABEL[name]}**` : CONTENDER_LABEL[name],
@@ -575,6 +673,7 @@ function report(
 				s.ok,
 				s.failed,
 				s.executions,
+				s.n8nCpuPerAnswerMs === null ? null : round(s.n8nCpuPerAnswerMs, 2),
 			]);
 		}
 		targets.push(
@@ -612,8 +711,13 @@ function report(
 		`Windows of ${options.seconds} s (warm-up ${options.warmupSeconds} s), ${options.rounds} rounds, trigger and Webhook node alternating per mode (trigger first in odd rounds, Webhook node first in even rounds); the summary pools the measured rounds: req/s = 200 "${BODY}" answers per second, p50/p99 over every answer's latency as autocannon measures it.`,
 		'Every request is a distinct subscribe event (own OpenID), signed just before its window; the Webhook node gets bodies and query strings built the same way. Both workflows are one trigger node, answering on receipt with "success".',
 		'"exec − OK" is executions recorded minus 200 answers in that window: positive means requests still in flight when autocannon closed the window also ran. "Exec. span" runs from the window\'s first request to the stoppedAt of its last execution; executions/s = executions / span. "Drain" is how long the benchmark waited after the window for the count to settle.',
+		'"n8n CPU" is the user + system time of n8n\'s processes (its process group) during the window, from /proc: per 200 answer, and as a share of one core. "Load generator" is this process (autocannon and its bookkeeping). "Machine busy" and "Steal" come from /proc/stat over the same span, in % of all cores; steal is time the hypervisor gave to other guests. A machine near 100 % busy, or with steal, slows both contenders in ways the ratios do not cancel within a window.',
 		'"n8n pauses" counts the times n8n\'s event loop stood still for 50 ms or more during the window (the longest in the next column), and "n8n GC" sums its garbage collections of 20 ms or more, both recorded inside n8n\'s processes by test/bench/lib/n8nPauseWatch.cjs. With 10 connections, one pause of n8n holds up to 10 answers, and about 1 % of a window\'s answers make its p99.',
 		'Both answer at the same point: n8n sends the answer of a Webhook node set to respond immediately, and the answer the trigger returns as its webhookResponse, only after WorkflowRunner.run() has created the execution in the database and started it. Executions finished/s is reported as well, as the measure of the whole work.',
+		...options.modes.map(
+			(mode) =>
+				`p99 of the trigger / p99 of the Webhook node within each round, ${mode} mode: ${perRoundP99[mode].map((ratio) => `${round(ratio, 2)} ×`).join(', ')} (the target is judged on the pooled ratio in the summary).`,
+		),
 		...windows.filter((w) => w.builtLate > 0).map((w) => `${windowName(w)}: ${w.builtLate} requests outran the pool and were signed during the window.`),
 		...windows
 			.filter((w) => w.wrongSamples.length > 0)
@@ -623,20 +727,33 @@ function report(
 		),
 	];
 
+	const profileTables = options.profile ? options.modes.map((mode) => profileTable(measured.filter((w) => w.mode === mode), mode)) : [];
+	if (options.profile) {
+		notes.push(
+			`Profiled run: n8n's main process ran under V8's CPU profiler during every measured window, which slows it, so the rates and latencies above are not comparable with an unprofiled run. "CPU per answer" is the profile's CPU time by place (idle left out), divided by the window's 200 answers (the profiler's own start-up, before the load, is left out too); a builtin or native function is charged to the package of its nearest caller with a source. The profiles are in test/bench/results/profiles/ (open them in Chrome's DevTools).`,
+		);
+	}
+
 	return {
 		id: 4,
 		title: 'Trigger through a real n8n',
 		tables: [
 			{
 				title: `Summary (measured rounds pooled, ${options.connections} connections)`,
-				columns: ['Contender', 'Mode', 'req/s', 'vs Webhook node', 'Executions/s', 'vs Webhook node', 'p50 (ms)', 'p99 (ms)', 'p99 vs Webhook node', 'Sent', '200 OK', 'Failed', 'Executions'],
+				columns: ['Contender', 'Mode', 'req/s', 'vs Webhook node', 'Executions/s', 'vs Webhook node', 'p50 (ms)', 'p99 (ms)', 'p99 vs Webhook node', 'Sent', '200 OK', 'Failed', 'Executions', 'n8n CPU per answer (ms)'],
 				rows: summaryRows,
 			},
 			{
 				title: 'Every window',
-				columns: ['Round', 'Contender', 'Mode', 'Seconds', 'req/s', 'Executions/s', 'p50 (ms)', 'p99 (ms)', 'Sent', '200 OK', 'Bad answers', 'Errors / timeouts', 'Executions', 'exec − OK', 'Exec. span (s)', 'Drain (s)', 'n8n pauses ≥ 50 ms', 'Longest pause (ms)', 'n8n GC ≥ 20 ms (ms)', 'Load 1m'],
+				columns: ['Round', 'Contender', 'Mode', 'Seconds', 'req/s', 'Executions/s', 'p50 (ms)', 'p99 (ms)', 'Sent', '200 OK', 'Bad answers', 'Errors / timeouts', 'Executions', 'exec − OK', 'Exec. span (s)', 'Drain (s)'],
 				rows: roundRows,
 			},
+			{
+				title: 'Every window: the machine',
+				columns: ['Round', 'Contender', 'Mode', 'n8n CPU per answer (ms)', 'n8n CPU (% of a core)', 'Load generator CPU (% of a core)', 'Machine busy (% of all cores)', 'Steal (%)', 'n8n pauses ≥ 50 ms', 'Longest pause (ms)', 'n8n GC ≥ 20 ms (ms)', 'Load 1m'],
+				rows: machineRows,
+			},
+			...profileTables,
 		],
 		targets,
 		notes,
@@ -645,12 +762,46 @@ function report(
 			n8n: rt.VERSIONS.n8n,
 			node: rt.VERSIONS.node,
 			ratios,
+			perRoundP99,
 			totals,
 			windows: windows.map(({ latenciesMs, ...rest }) => {
 				const sorted = sortedCopy(latenciesMs);
 				return { ...rest, answers: latenciesMs.length, p50Ms: percentile(sorted, 0.5), p90Ms: percentile(sorted, 0.9), p99Ms: percentile(sorted, 0.99), maxMs: sorted[sorted.length - 1] ?? null };
 			}),
 		},
+	};
+}
+
+/** Places that took at least this much CPU per answer for one contender get a row; the rest are summed. */
+const PROFILE_ROW_MIN_MS = 0.05;
+
+/** n8n's CPU per 200 answer, by place, trigger next to Webhook node, over the measured windows of one mode. */
+function profileTable(windows: Window[], mode: Mode) {
+	const perAnswer = (name: ContenderName): TimeByPlace => {
+		const own = windows.filter((w) => w.contender === name);
+		const answers = own.reduce((sum, w) => sum + w.ok, 0);
+		const total = own.reduce((sum, w) => addTimes(sum, w.cpuByPlace ?? {}), {} as TimeByPlace);
+		delete total[IDLE];
+		delete total[PROFILER];
+		return Object.fromEntries(Object.entries(total).map(([where, ms]) => [where, ms / answers]));
+	};
+	const trigger = perAnswer('trigger');
+	const webhook = perAnswer('webhook');
+	const places = [...new Set([...Object.keys(trigger), ...Object.keys(webhook)])].sort(
+		(a, b) => Math.abs((trigger[b] ?? 0) - (webhook[b] ?? 0)) - Math.abs((trigger[a] ?? 0) - (webhook[a] ?? 0)),
+	);
+	const row = (label: string, t: number, w: number): Cell[] => [label, round(t, 3), round(w, 3), round(t - w, 3)];
+	const shown = places.filter((where) => Math.max(trigger[where] ?? 0, webhook[where] ?? 0) >= PROFILE_ROW_MIN_MS);
+	const rest = places.filter((where) => !shown.includes(where));
+	const sum = (times: TimeByPlace, of: string[]) => of.reduce((total, where) => total + (times[where] ?? 0), 0);
+	return {
+		title: `n8n's CPU per answer by place, ${mode} mode (profiled run; largest differences first)`,
+		columns: ['Place', `${CONTENDER_LABEL.trigger} (ms)`, `${CONTENDER_LABEL.webhook} (ms)`, 'Difference (ms)'],
+		rows: [
+			...shown.map((where) => row(where, trigger[where] ?? 0, webhook[where] ?? 0)),
+			row(`${rest.length} other places (each under ${PROFILE_ROW_MIN_MS} ms)`, sum(trigger, rest), sum(webhook, rest)),
+			row('**all of n8n\'s main process**', sum(trigger, places), sum(webhook, places)),
+		],
 	};
 }
 
