@@ -7,7 +7,7 @@
  * Plain Node ESM, no dependencies: it runs with the machine's Node 20 and spawns n8n with the cached Node 24.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -321,12 +321,28 @@ function npmEnv(paths, extra = {}) {
 	});
 }
 
-function writePrivatePackageJson(dir, name) {
+function writePrivatePackageJson(dir, name, dependencies) {
 	fs.mkdirSync(dir, { recursive: true });
 	fs.writeFileSync(
 		path.join(dir, 'package.json'),
-		`${JSON.stringify({ name, private: true, description: 'cache for n8n-nodes-wechat-qrcode: npm start and e2e tests' }, null, 2)}\n`,
+		`${JSON.stringify({ name, private: true, description: 'cache for n8n-nodes-wechat-qrcode: npm start and e2e tests', ...(dependencies ? { dependencies } : {}) }, null, 2)}\n`,
 	);
+}
+
+/**
+ * The n8n runtime is installed from this lockfile, the dependency tree the tests last passed with. Resolving
+ * n8n's ~2,400 dependencies afresh picks whatever was published last, and the registry this project reaches
+ * sometimes lists a new version of one package before the packages it pins (2026-12-03: @vue/compiler-sfc
+ * 3.5.46 needed a @vue/compiler-core 3.5.46 it did not have yet), which failed every cold install.
+ */
+const N8N_LOCKFILE = path.join(REPO_ROOT, 'scripts', 'n8n-runtime.lock.json');
+
+function readN8nLockfile() {
+	const text = fs.readFileSync(N8N_LOCKFILE, 'utf8');
+	const lock = JSON.parse(text);
+	const locked = lock.packages?.['node_modules/n8n']?.version;
+	if (locked !== VERSIONS.n8n) throw new Error(`${path.relative(REPO_ROOT, N8N_LOCKFILE)} locks n8n ${locked ?? '(none)'}, scripts/versions.json asks for ${VERSIONS.n8n}`);
+	return { text, lock, sha256: createHash('sha256').update(text).digest('hex') };
 }
 
 async function ensureNode(paths) {
@@ -350,22 +366,25 @@ async function ensureNode(paths) {
 }
 
 async function ensureN8n(paths) {
-	const expected = { n8n: VERSIONS.n8n, node: VERSIONS.node, nativeModules: VERSIONS.nativeModules };
+	const lockfile = readN8nLockfile();
+	const expected = { n8n: VERSIONS.n8n, node: VERSIONS.node, nativeModules: VERSIONS.nativeModules, lockfileSha256: lockfile.sha256 };
 	if (markerMatches(paths.n8nPrefix, expected) && fs.existsSync(paths.n8nBin)) return;
 	const started = Date.now();
 	log(`installing n8n ${VERSIONS.n8n} into ${paths.n8nPrefix} (first time only: about 5 minutes, ~3 GB)`);
 	fs.rmSync(paths.n8nPrefix, { recursive: true, force: true });
-	writePrivatePackageJson(paths.n8nPrefix, 'wechat-qrcode-n8n-runtime');
+	const root = lockfile.lock.packages[''];
+	writePrivatePackageJson(paths.n8nPrefix, root.name, root.dependencies);
+	fs.writeFileSync(path.join(paths.n8nPrefix, 'package-lock.json'), lockfile.text);
 	const env = npmEnv(paths);
-	// A plain install fails: @confluentinc/kafka-javascript downloads binaries from outside the registry.
-	await runOrThrow('npm', ['install', `n8n@${VERSIONS.n8n}`, '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=warn'], {
+	// Scripts stay off: @confluentinc/kafka-javascript would download binaries from outside the registry.
+	await runOrThrow('npm', ['ci', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=warn'], {
 		cwd: paths.n8nPrefix,
 		env,
 		stream: true,
 		// Hundreds of peer-dependency warnings (ERESOLVE) are expected; the heartbeat shows progress.
 		streamFilter: (line) => !/^npm warn/i.test(line.trim()),
-		heartbeat: `npm install n8n@${VERSIONS.n8n}`,
-		label: `npm install n8n@${VERSIONS.n8n}`,
+		heartbeat: `npm ci (n8n ${VERSIONS.n8n}, locked)`,
+		label: `npm ci (n8n ${VERSIONS.n8n}, locked)`,
 	});
 	log(`n8n ${VERSIONS.n8n} downloaded in ${formatElapsed(Date.now() - started)}; building its native modules for Node ${VERSIONS.node}`);
 	await runOrThrow('npm', ['rebuild', ...VERSIONS.nativeModules, '--ignore-scripts=false', '--loglevel=warn'], {
