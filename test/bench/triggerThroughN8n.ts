@@ -29,7 +29,7 @@ export interface TriggerThroughN8nOptions {
 	seconds: number;
 	/** One unrecorded window per contender and mode before the measured ones. */
 	warmupSeconds: number;
-	/** Measured windows per contender and mode; odd rounds run the trigger first, even rounds the Webhook node. */
+	/** Measured windows per contender and mode; the order of the contenders rotates from round to round. */
 	rounds: number;
 	connections: number;
 	modes: Mode[];
@@ -42,7 +42,12 @@ export interface TriggerThroughN8nOptions {
 }
 
 type Mode = Extract<PushMode, 'safe' | 'plaintext'>;
-type ContenderName = 'trigger' | 'webhook';
+/**
+ * `webhookAuth` is a reference, not a target: the Webhook node checking a header against an n8n Header Auth
+ * credential, so that n8n does for it what it does for any node that carries a credential.
+ */
+type ContenderName = 'trigger' | 'webhook' | 'webhookAuth';
+const CONTENDERS: ContenderName[] = ['trigger', 'webhook', 'webhookAuth'];
 
 // The part of autocannon 8's programmatic API used here (the package ships no types).
 interface AutocannonRequest {
@@ -85,9 +90,14 @@ const IDS = {
 	credential: 'benchCredential4',
 	trigger: 'benchTriggerWf04',
 	webhook: 'benchWebhookWf04',
+	reference: 'benchWhAuthWf004',
+	headerCredential: 'benchHeaderCred4',
 	triggerWebhookId: 'b4e1d0a2-6c1f-4d3e-9a57-0f2b8c4d6e10',
 	webhookNodeId: 'b4e1d0a2-6c1f-4d3e-9a57-0f2b8c4d6e20',
+	referenceNodeId: 'b4e1d0a2-6c1f-4d3e-9a57-0f2b8c4d6e30',
 };
+/** The header the reference contender checks (its value is random per run). */
+const AUTH_HEADER = 'x-bench-key';
 const BODY = 'success';
 /** autocannon's per-request timeout: a request without an answer after this counts as a timeout. */
 const TIMEOUT_SECONDS = 10;
@@ -95,7 +105,11 @@ const TIMEOUT_SECONDS = 10;
 const DRAIN_TIMEOUT_MS = 180_000;
 const DRAIN_QUIET_MS = 5_000;
 
-const CONTENDER_LABEL: Record<ContenderName, string> = { trigger: 'WeChat Scan Trigger', webhook: 'Webhook node (n8n built-in)' };
+const CONTENDER_LABEL: Record<ContenderName, string> = {
+	trigger: 'WeChat Scan Trigger',
+	webhook: 'Webhook node (n8n built-in)',
+	webhookAuth: 'Webhook node + Header Auth credential (reference)',
+};
 
 interface PushRequest {
 	path: string;
@@ -106,6 +120,8 @@ interface Contender {
 	name: ContenderName;
 	workflowId: string;
 	urlPath: string;
+	/** Sent with every request besides Content-Type. */
+	headers: Record<string, string>;
 }
 
 interface Window {
@@ -240,21 +256,32 @@ function triggerWorkflow() {
 	};
 }
 
-/** The same shape: one trigger node, answering "success" on receipt, under the same kind of path. */
-function webhookWorkflow() {
+/**
+ * The same shape: one trigger node, answering "success" on receipt, under the same kind of path. With
+ * `headerAuth`, the node checks a header against an n8n Header Auth credential (the reference contender).
+ */
+function webhookWorkflow(headerAuth: boolean) {
+	const nodeId = headerAuth ? IDS.referenceNodeId : IDS.webhookNodeId;
 	return {
-		id: IDS.webhook,
-		name: 'bench 4: Webhook node',
+		id: headerAuth ? IDS.reference : IDS.webhook,
+		name: headerAuth ? 'bench 4: Webhook node with Header Auth' : 'bench 4: Webhook node',
 		active: false,
 		nodes: [
 			{
-				id: 'c0a8f3e2-1b4d-4f6a-8e2c-7d9b1a3c5e02',
+				id: headerAuth ? 'c0a8f3e2-1b4d-4f6a-8e2c-7d9b1a3c5e03' : 'c0a8f3e2-1b4d-4f6a-8e2c-7d9b1a3c5e02',
 				name: 'Webhook',
 				type: 'n8n-nodes-base.webhook',
 				typeVersion: 2.1,
 				position: [0, 0],
-				webhookId: IDS.webhookNodeId,
-				parameters: { httpMethod: 'POST', path: `${IDS.webhookNodeId}/wechat`, responseMode: 'onReceived', options: { responseData: BODY } },
+				webhookId: nodeId,
+				parameters: {
+					httpMethod: 'POST',
+					path: `${nodeId}/wechat`,
+					...(headerAuth ? { authentication: 'headerAuth' } : {}),
+					responseMode: 'onReceived',
+					options: { responseData: BODY },
+				},
+				...(headerAuth ? { credentials: { httpHeaderAuth: { id: IDS.headerCredential, name: 'bench 4 header credential' } } } : {}),
 			},
 		],
 		connections: {},
@@ -262,6 +289,8 @@ function webhookWorkflow() {
 		pinData: {},
 	};
 }
+
+type Totals = Record<ContenderName, { sent: number; ok: number; executions: number; lastId: number }>;
 
 interface Recorded {
 	count: number;
@@ -333,7 +362,7 @@ async function waitUntilServing(instance: Instance, contender: Contender): Promi
 	for (;;) {
 		const push = signedPush(contender, 'safe', sent);
 		sent++;
-		const response = await fetch(`${instance.baseUrl}${push.path}`, { method: 'POST', headers: { 'content-type': 'text/xml' }, body: push.body.toString('utf8'), signal: AbortSignal.timeout(10_000) }).catch(() => null);
+		const response = await fetch(`${instance.baseUrl}${push.path}`, { method: 'POST', headers: { 'content-type': 'text/xml', ...contender.headers }, body: push.body.toString('utf8'), signal: AbortSignal.timeout(10_000) }).catch(() => null);
 		const text = response ? await response.text() : '';
 		if (response?.status === 200) {
 			if (text !== BODY) throw new Error(`${CONTENDER_LABEL[contender.name]} answered 200 "${text.slice(0, 200)}", expected "${BODY}"`);
@@ -368,7 +397,7 @@ function runWindow(instance: Instance, contender: Contender, mode: Mode, seconds
 				duration: seconds,
 				timeout: TIMEOUT_SECONDS,
 				method: 'POST',
-				headers: { 'content-type': 'text/xml' },
+				headers: { 'content-type': 'text/xml', ...contender.headers },
 				requests: [
 					{
 						// Called once per request sent: each takes the next distinct push.
@@ -471,9 +500,10 @@ export async function benchTriggerThroughN8n(options: TriggerThroughN8nOptions):
 				accessToken: '',
 			},
 		});
-		await rt.importWorkflow(n8n, [triggerWorkflow(), webhookWorkflow()]);
-		await rt.publishWorkflow(n8n, IDS.trigger);
-		await rt.publishWorkflow(n8n, IDS.webhook);
+		const authHeaderValue = randomBytes(24).toString('hex');
+		await rt.importCredential(n8n, { id: IDS.headerCredential, name: 'bench 4 header credential', type: 'httpHeaderAuth', data: { name: AUTH_HEADER, value: authHeaderValue } });
+		await rt.importWorkflow(n8n, [triggerWorkflow(), webhookWorkflow(false), webhookWorkflow(true)]);
+		for (const id of [IDS.trigger, IDS.webhook, IDS.reference]) await rt.publishWorkflow(n8n, id);
 		const server = await rt.startN8n(n8n, { logFile });
 		if (server.pid === undefined) throw new Error('n8n start has no PID');
 		// n8n is started detached, so its PID is also its process group (task runners included).
@@ -483,14 +513,12 @@ export async function benchTriggerThroughN8n(options: TriggerThroughN8nOptions):
 		const apiKey = await rt.createApiKey(n8n, cookie, { label: 'bench 4' });
 
 		const contenders: Record<ContenderName, Contender> = {
-			trigger: { name: 'trigger', workflowId: IDS.trigger, urlPath: `/webhook/${IDS.triggerWebhookId}/wechat` },
-			webhook: { name: 'webhook', workflowId: IDS.webhook, urlPath: `/webhook/${IDS.webhookNodeId}/wechat` },
+			trigger: { name: 'trigger', workflowId: IDS.trigger, urlPath: `/webhook/${IDS.triggerWebhookId}/wechat`, headers: {} },
+			webhook: { name: 'webhook', workflowId: IDS.webhook, urlPath: `/webhook/${IDS.webhookNodeId}/wechat`, headers: {} },
+			webhookAuth: { name: 'webhookAuth', workflowId: IDS.reference, urlPath: `/webhook/${IDS.referenceNodeId}/wechat`, headers: { [AUTH_HEADER]: authHeaderValue } },
 		};
 		// Per workflow: what it was sent and answered in total, and the newest execution id already counted.
-		const totals: Record<ContenderName, { sent: number; ok: number; executions: number; lastId: number }> = {
-			trigger: { sent: 0, ok: 0, executions: 0, lastId: 0 },
-			webhook: { sent: 0, ok: 0, executions: 0, lastId: 0 },
-		};
+		const totals = Object.fromEntries(CONTENDERS.map((name) => [name, { sent: 0, ok: 0, executions: 0, lastId: 0 }])) as Totals;
 		for (const contender of Object.values(contenders)) {
 			const ready = await waitUntilServing(n8n, contender);
 			const settled = await drain(n8n, apiKey, contender.workflowId, 0, ready.ok);
@@ -534,18 +562,17 @@ export async function benchTriggerThroughN8n(options: TriggerThroughN8nOptions):
 			const pauses = n8nPausesBetween(pauseDir, startedMs, startedMs + window.seconds * 1000);
 			windows.push({ ...window, ...pauses, ...cpu, cpuByPlace, contender: name, mode, round: roundNo, executions: settled.count, executionStatuses: settled.statuses, executionSeconds, drainSeconds: settled.seconds, load1m: load });
 			progress(
-				`${label}: ${round(window.ok / window.seconds, 1)} req/s, ${round(settled.count / executionSeconds, 1)} executions/s, p99 ${round(percentile(sortedCopy(window.latenciesMs), 0.99), 1)} ms, ${window.ok}/${window.sent} answered "${BODY}", ${settled.count} executions (drained in ${settled.seconds} s), n8n paused ${pauses.n8nPauses}× (longest ${pauses.n8nLongestPauseMs} ms), load ${load}`,
+				`${label}: ${round(window.ok / window.seconds, 1)} req/s, ${round(settled.count / executionSeconds, 1)} executions/s, p99 ${round(percentile(sortedCopy(window.latenciesMs), 0.99), 1)} ms, ${window.ok}/${window.sent} answered "${BODY}", ${settled.count} executions (drained in ${settled.seconds} s), n8n CPU ${cpu.n8nCpuMs === null ? '?' : round(cpu.n8nCpuMs / window.ok, 2)} ms per answer, n8n paused ${pauses.n8nPauses}× (longest ${pauses.n8nLongestPauseMs} ms), load ${load}`,
 			);
 		};
 
 		for (const mode of options.modes) {
-			await measure('trigger', mode, 0, options.warmupSeconds);
-			await measure('webhook', mode, 0, options.warmupSeconds);
+			for (const name of CONTENDERS) await measure(name, mode, 0, options.warmupSeconds);
 		}
 		for (let roundNo = 1; roundNo <= options.rounds; roundNo++) {
-			// The order alternates, so that a stall n8n has at a fixed time after its start does not always fall
-			// into the same contender's window.
-			const order: ContenderName[] = roundNo % 2 === 1 ? ['trigger', 'webhook'] : ['webhook', 'trigger'];
+			// The order rotates, so that a stall n8n has at a fixed time after its start does not always fall
+			// into the same contender's window, and each contender goes first equally often over 6 rounds.
+			const order = CONTENDERS.map((_, i) => CONTENDERS[(i + roundNo - 1) % CONTENDERS.length]);
 			for (const mode of options.modes) {
 				for (const name of order) await measure(name, mode, roundNo, options.seconds);
 			}
@@ -603,7 +630,7 @@ const statusText = (statuses: Record<string, number>): string =>
 function report(
 	options: TriggerThroughN8nOptions,
 	windows: Window[],
-	totals: Record<ContenderName, { sent: number; ok: number; executions: number; lastId: number }>,
+	totals: Totals,
 ): BenchmarkResult {
 	const measured = windows.filter((w) => w.round > 0);
 	const roundRows: Cell[][] = windows.map((w) => {
@@ -646,29 +673,40 @@ function report(
 	const summaryRows: Cell[][] = [];
 	const targets: TargetResult[] = [];
 	const ratios: Record<string, { throughput: number; executions: number; p99: number }> = {};
+	/** The trigger against the reference (Webhook node with a Header Auth credential); reported, not judged. */
+	const referenceRatios: Record<string, { throughput: number; executions: number; p99: number }> = {};
 	/** Trigger p99 / Webhook node p99 within each round: how much the pooled ratio can move from round to round. */
 	const perRoundP99: Record<string, number[]> = {};
 	for (const mode of options.modes) {
-		const trigger = summarize(measured.filter((w) => w.mode === mode && w.contender === 'trigger'));
-		const webhook = summarize(measured.filter((w) => w.mode === mode && w.contender === 'webhook'));
+		const summaries = Object.fromEntries(CONTENDERS.map((name) => [name, summarize(measured.filter((w) => w.mode === mode && w.contender === name))])) as Record<
+			ContenderName,
+			Summary
+		>;
+		const { trigger, webhook, webhookAuth } = summaries;
 		const throughput = trigger.perSecond / webhook.perSecond;
 		const executions = trigger.executionsPerSecond / webhook.executionsPerSecond;
 		const p99 = trigger.p99 / webhook.p99;
 		ratios[mode] = { throughput, executions, p99 };
+		referenceRatios[mode] = {
+			throughput: trigger.perSecond / webhookAuth.perSecond,
+			executions: trigger.executionsPerSecond / webhookAuth.executionsPerSecond,
+			p99: trigger.p99 / webhookAuth.p99,
+		};
 		const p99Of = (name: ContenderName, roundNo: number) =>
 			percentile(sortedCopy(measured.find((w) => w.mode === mode && w.contender === name && w.round === roundNo)?.latenciesMs ?? []), 0.99);
 		perRoundP99[mode] = Array.from({ length: options.rounds }, (_, i) => p99Of('trigger', i + 1) / p99Of('webhook', i + 1));
-		for (const [name, s] of [['trigger', trigger], ['webhook', webhook]] as const) {
+		for (const name of CONTENDERS) {
+			const s = summaries[name];
 			summaryRows.push([
 				name === 'trigger' ? `**${CONTENDER_LABEL[name]}**` : CONTENDER_LABEL[name],
 				mode,
 				round(s.perSecond, 1),
-				name === 'trigger' ? `${round(throughput * 100, 1)} %` : '100 %',
+				`${round((s.perSecond / webhook.perSecond) * 100, 1)} %`,
 				round(s.executionsPerSecond, 1),
-				name === 'trigger' ? `${round(executions * 100, 1)} %` : '100 %',
+				`${round((s.executionsPerSecond / webhook.executionsPerSecond) * 100, 1)} %`,
 				round(s.p50, 1),
 				round(s.p99, 1),
-				name === 'trigger' ? `${round(p99, 2)} ×` : '1 ×',
+				`${round(s.p99 / webhook.p99, 2)} ×`,
 				s.sent,
 				s.ok,
 				s.failed,
@@ -682,7 +720,7 @@ function report(
 			atMost(`trigger p99 ≤ 1.15 × the Webhook node's, ${mode} mode`, p99, 1.15, ' ×'),
 		);
 	}
-	for (const name of ['trigger', 'webhook'] as const) {
+	for (const name of CONTENDERS) {
 		const own = windows.filter((w) => w.contender === name);
 		const failed = own.reduce((sum, w) => sum + w.non2xx + w.wrongBody + w.errors, 0);
 		targets.push({
@@ -708,7 +746,7 @@ function report(
 
 	const notes = [
 		`One n8n ${rt.VERSIONS.n8n} (Node ${rt.VERSIONS.node}, regular mode, SQLite, execution pruning off) on 127.0.0.1; autocannon runs in the benchmark process on the same machine, ${options.connections} connections, no pipelining, ${TIMEOUT_SECONDS} s timeout.`,
-		`Windows of ${options.seconds} s (warm-up ${options.warmupSeconds} s), ${options.rounds} rounds, trigger and Webhook node alternating per mode (trigger first in odd rounds, Webhook node first in even rounds); the summary pools the measured rounds: req/s = 200 "${BODY}" answers per second, p50/p99 over every answer's latency as autocannon measures it.`,
+		`Windows of ${options.seconds} s (warm-up ${options.warmupSeconds} s), ${options.rounds} rounds, the contenders' order rotating per round (${CONTENDERS.map((name) => CONTENDER_LABEL[name]).join(', ')} in round 1); the summary pools the measured rounds: req/s = 200 "${BODY}" answers per second, p50/p99 over every answer's latency as autocannon measures it.`,
 		'Every request is a distinct subscribe event (own OpenID), signed just before its window; the Webhook node gets bodies and query strings built the same way. Both workflows are one trigger node, answering on receipt with "success".',
 		'"exec − OK" is executions recorded minus 200 answers in that window: positive means requests still in flight when autocannon closed the window also ran. "Exec. span" runs from the window\'s first request to the stoppedAt of its last execution; executions/s = executions / span. "Drain" is how long the benchmark waited after the window for the count to settle.',
 		'"n8n CPU" is the user + system time of n8n\'s processes (its process group) during the window, from /proc: per 200 answer, and as a share of one core. "Load generator" is this process (autocannon and its bookkeeping). "Machine busy" and "Steal" come from /proc/stat over the same span, in % of all cores; steal is time the hypervisor gave to other guests. A machine near 100 % busy, or with steal, slows both contenders in ways the ratios do not cancel within a window.',
@@ -722,7 +760,11 @@ function report(
 		...windows
 			.filter((w) => w.wrongSamples.length > 0)
 			.map((w) => `${windowName(w)}: unexpected answers, e.g. ${w.wrongSamples.map((s) => JSON.stringify(s)).join('; ')}`),
-		...(['trigger', 'webhook'] as const).map(
+		...options.modes.map(
+			(mode) =>
+				`The trigger against the reference (the Webhook node checking a header with an n8n Header Auth credential, so that n8n also reads a credential and runs its credential checks for every execution), ${mode} mode: throughput ${round(referenceRatios[mode].throughput * 100, 1)} %, executions ${round(referenceRatios[mode].executions * 100, 1)} %, p99 ${round(referenceRatios[mode].p99, 2)} × (reported, not a target: the targets compare with the plain Webhook node).`,
+		),
+		...CONTENDERS.map(
 			(name) => `${CONTENDER_LABEL[name]}: execution statuses over the measured rounds: ${statusText(mergeStatuses(measured.filter((w) => w.contender === name)))}.`,
 		),
 	];
@@ -762,6 +804,7 @@ function report(
 			n8n: rt.VERSIONS.n8n,
 			node: rt.VERSIONS.node,
 			ratios,
+			referenceRatios,
 			perRoundP99,
 			totals,
 			windows: windows.map(({ latenciesMs, ...rest }) => {
@@ -787,20 +830,24 @@ function profileTable(windows: Window[], mode: Mode) {
 	};
 	const trigger = perAnswer('trigger');
 	const webhook = perAnswer('webhook');
-	const places = [...new Set([...Object.keys(trigger), ...Object.keys(webhook)])].sort(
+	const reference = perAnswer('webhookAuth');
+	const places = [...new Set([trigger, webhook, reference].flatMap((times) => Object.keys(times)))].sort(
 		(a, b) => Math.abs((trigger[b] ?? 0) - (webhook[b] ?? 0)) - Math.abs((trigger[a] ?? 0) - (webhook[a] ?? 0)),
 	);
-	const row = (label: string, t: number, w: number): Cell[] => [label, round(t, 3), round(w, 3), round(t - w, 3)];
-	const shown = places.filter((where) => Math.max(trigger[where] ?? 0, webhook[where] ?? 0) >= PROFILE_ROW_MIN_MS);
-	const rest = places.filter((where) => !shown.includes(where));
 	const sum = (times: TimeByPlace, of: string[]) => of.reduce((total, where) => total + (times[where] ?? 0), 0);
+	const row = (label: string, of: string[]): Cell[] => {
+		const [t, w, r] = [trigger, webhook, reference].map((times) => sum(times, of));
+		return [label, round(t, 3), round(w, 3), round(t - w, 3), round(r, 3), round(t - r, 3)];
+	};
+	const shown = places.filter((where) => Math.max(trigger[where] ?? 0, webhook[where] ?? 0, reference[where] ?? 0) >= PROFILE_ROW_MIN_MS);
+	const rest = places.filter((where) => !shown.includes(where));
 	return {
-		title: `n8n's CPU per answer by place, ${mode} mode (profiled run; largest differences first)`,
-		columns: ['Place', `${CONTENDER_LABEL.trigger} (ms)`, `${CONTENDER_LABEL.webhook} (ms)`, 'Difference (ms)'],
+		title: `n8n's CPU per answer by place, ${mode} mode (profiled run; largest differences trigger − Webhook node first)`,
+		columns: ['Place', `${CONTENDER_LABEL.trigger} (ms)`, `${CONTENDER_LABEL.webhook} (ms)`, 'Trigger − Webhook node (ms)', `${CONTENDER_LABEL.webhookAuth} (ms)`, 'Trigger − reference (ms)'],
 		rows: [
-			...shown.map((where) => row(where, trigger[where] ?? 0, webhook[where] ?? 0)),
-			row(`${rest.length} other places (each under ${PROFILE_ROW_MIN_MS} ms)`, sum(trigger, rest), sum(webhook, rest)),
-			row('**all of n8n\'s main process**', sum(trigger, places), sum(webhook, places)),
+			...shown.map((where) => row(where, [where])),
+			row(`${rest.length} other places (each under ${PROFILE_ROW_MIN_MS} ms)`, rest),
+			row("**all of n8n's main process**", places),
 		],
 	};
 }
