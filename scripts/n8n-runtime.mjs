@@ -337,12 +337,12 @@ function writePrivatePackageJson(dir, name, dependencies) {
  */
 const N8N_LOCKFILE = path.join(REPO_ROOT, 'scripts', 'n8n-runtime.lock.json');
 
-function readN8nLockfile() {
-	const text = fs.readFileSync(N8N_LOCKFILE, 'utf8');
-	const lock = JSON.parse(text);
+/** The lockfile's root entry (name, dependencies), once it is checked to lock the n8n of versions.json. */
+function lockedRoot(lockText) {
+	const lock = JSON.parse(lockText);
 	const locked = lock.packages?.['node_modules/n8n']?.version;
 	if (locked !== VERSIONS.n8n) throw new Error(`${path.relative(REPO_ROOT, N8N_LOCKFILE)} locks n8n ${locked ?? '(none)'}, scripts/versions.json asks for ${VERSIONS.n8n}`);
-	return { text, lock, sha256: createHash('sha256').update(text).digest('hex') };
+	return lock.packages[''];
 }
 
 async function ensureNode(paths) {
@@ -366,15 +366,17 @@ async function ensureNode(paths) {
 }
 
 async function ensureN8n(paths) {
-	const lockfile = readN8nLockfile();
-	const expected = { n8n: VERSIONS.n8n, node: VERSIONS.node, nativeModules: VERSIONS.nativeModules, lockfileSha256: lockfile.sha256 };
+	// The warm check only hashes the lockfile (about 1 MB); it is parsed when an install needs it.
+	const lockText = fs.readFileSync(N8N_LOCKFILE, 'utf8');
+	const lockfileSha256 = createHash('sha256').update(lockText).digest('hex');
+	const expected = { n8n: VERSIONS.n8n, node: VERSIONS.node, nativeModules: VERSIONS.nativeModules, lockfileSha256 };
 	if (markerMatches(paths.n8nPrefix, expected) && fs.existsSync(paths.n8nBin)) return;
 	const started = Date.now();
 	log(`installing n8n ${VERSIONS.n8n} into ${paths.n8nPrefix} (first time only: about 5 minutes, ~3 GB)`);
+	const root = lockedRoot(lockText);
 	fs.rmSync(paths.n8nPrefix, { recursive: true, force: true });
-	const root = lockfile.lock.packages[''];
 	writePrivatePackageJson(paths.n8nPrefix, root.name, root.dependencies);
-	fs.writeFileSync(path.join(paths.n8nPrefix, 'package-lock.json'), lockfile.text);
+	fs.writeFileSync(path.join(paths.n8nPrefix, 'package-lock.json'), lockText);
 	const env = npmEnv(paths);
 	// Scripts stay off: @confluentinc/kafka-javascript would download binaries from outside the registry.
 	await runOrThrow('npm', ['ci', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=warn'], {
