@@ -43,11 +43,11 @@ export interface TriggerThroughN8nOptions {
 
 type Mode = Extract<PushMode, 'safe' | 'plaintext'>;
 /**
- * `webhookAuth` is a reference, not a target: the Webhook node checking a header against an n8n Header Auth
+ * `reference` is a reference, not a target: the Webhook node checking a header against an n8n Header Auth
  * credential, so that n8n does for it what it does for any node that carries a credential.
  */
-type ContenderName = 'trigger' | 'webhook' | 'webhookAuth';
-const CONTENDERS: ContenderName[] = ['trigger', 'webhook', 'webhookAuth'];
+type ContenderName = 'trigger' | 'webhook' | 'reference';
+const CONTENDERS: ContenderName[] = ['trigger', 'webhook', 'reference'];
 
 // The part of autocannon 8's programmatic API used here (the package ships no types).
 interface AutocannonRequest {
@@ -108,7 +108,7 @@ const DRAIN_QUIET_MS = 5_000;
 const CONTENDER_LABEL: Record<ContenderName, string> = {
 	trigger: 'WeChat Scan Trigger',
 	webhook: 'Webhook node (n8n built-in)',
-	webhookAuth: 'Webhook node + Header Auth credential (reference)',
+	reference: 'Webhook node + Header Auth credential (reference)',
 };
 
 interface PushRequest {
@@ -515,7 +515,7 @@ export async function benchTriggerThroughN8n(options: TriggerThroughN8nOptions):
 		const contenders: Record<ContenderName, Contender> = {
 			trigger: { name: 'trigger', workflowId: IDS.trigger, urlPath: `/webhook/${IDS.triggerWebhookId}/wechat`, headers: {} },
 			webhook: { name: 'webhook', workflowId: IDS.webhook, urlPath: `/webhook/${IDS.webhookNodeId}/wechat`, headers: {} },
-			webhookAuth: { name: 'webhookAuth', workflowId: IDS.reference, urlPath: `/webhook/${IDS.referenceNodeId}/wechat`, headers: { [AUTH_HEADER]: authHeaderValue } },
+			reference: { name: 'reference', workflowId: IDS.reference, urlPath: `/webhook/${IDS.referenceNodeId}/wechat`, headers: { [AUTH_HEADER]: authHeaderValue } },
 		};
 		// Per workflow: what it was sent and answered in total, and the newest execution id already counted.
 		const totals = Object.fromEntries(CONTENDERS.map((name) => [name, { sent: 0, ok: 0, executions: 0, lastId: 0 }])) as Totals;
@@ -682,15 +682,15 @@ function report(
 			ContenderName,
 			Summary
 		>;
-		const { trigger, webhook, webhookAuth } = summaries;
+		const { trigger, webhook, reference } = summaries;
 		const throughput = trigger.perSecond / webhook.perSecond;
 		const executions = trigger.executionsPerSecond / webhook.executionsPerSecond;
 		const p99 = trigger.p99 / webhook.p99;
 		ratios[mode] = { throughput, executions, p99 };
 		referenceRatios[mode] = {
-			throughput: trigger.perSecond / webhookAuth.perSecond,
-			executions: trigger.executionsPerSecond / webhookAuth.executionsPerSecond,
-			p99: trigger.p99 / webhookAuth.p99,
+			throughput: trigger.perSecond / reference.perSecond,
+			executions: trigger.executionsPerSecond / reference.executionsPerSecond,
+			p99: trigger.p99 / reference.p99,
 		};
 		const p99Of = (name: ContenderName, roundNo: number) =>
 			percentile(sortedCopy(measured.find((w) => w.mode === mode && w.contender === name && w.round === roundNo)?.latenciesMs ?? []), 0.99);
@@ -830,7 +830,7 @@ function profileTable(windows: Window[], mode: Mode) {
 	};
 	const trigger = perAnswer('trigger');
 	const webhook = perAnswer('webhook');
-	const reference = perAnswer('webhookAuth');
+	const reference = perAnswer('reference');
 	const places = [...new Set([trigger, webhook, reference].flatMap((times) => Object.keys(times)))].sort(
 		(a, b) => Math.abs((trigger[b] ?? 0) - (webhook[b] ?? 0)) - Math.abs((trigger[a] ?? 0) - (webhook[a] ?? 0)),
 	);
@@ -843,7 +843,7 @@ function profileTable(windows: Window[], mode: Mode) {
 	const rest = places.filter((where) => !shown.includes(where));
 	return {
 		title: `n8n's CPU per answer by place, ${mode} mode (profiled run; largest differences trigger − Webhook node first)`,
-		columns: ['Place', `${CONTENDER_LABEL.trigger} (ms)`, `${CONTENDER_LABEL.webhook} (ms)`, 'Trigger − Webhook node (ms)', `${CONTENDER_LABEL.webhookAuth} (ms)`, 'Trigger − reference (ms)'],
+		columns: ['Place', `${CONTENDER_LABEL.trigger} (ms)`, `${CONTENDER_LABEL.webhook} (ms)`, 'Trigger − Webhook node (ms)', `${CONTENDER_LABEL.reference} (ms)`, 'Trigger − reference (ms)'],
 		rows: [
 			...shown.map((where) => row(where, [where])),
 			row(`${rest.length} other places (each under ${PROFILE_ROW_MIN_MS} ms)`, rest),
