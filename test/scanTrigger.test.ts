@@ -119,6 +119,19 @@ describe('scan events', () => {
 		expect(server.executions[0][0].json.scene).toBe('上海门店-海报🎉');
 	});
 
+	it('takes a declaration-like text inside CDATA as text: a scene "<!ENTITY promo>" starts its execution, a follower\'s "<!doctype html>" gets success', async () => {
+		const server = await trigger();
+		const scan = await sendScanPush(server.url, push({ mode: 'safe', event: 'SCAN', scene: '<!ENTITY promo>' }));
+		expect(scan.status).toBe(200);
+		expect(server.executions).toHaveLength(1);
+		expect(server.executions[0][0].json.scene).toBe('<!ENTITY promo>');
+
+		const text = await sendScanPush(server.url, push({ mode: 'plaintext', event: '', extraFields: { MsgType: 'text', Content: '<!doctype html>' } }));
+		expect(text.status).toBe(200);
+		expect(text.body).toBe('success');
+		expect(server.executions).toHaveLength(1);
+	});
+
 	it('starts nothing for events outside the selection, but still answers success', async () => {
 		const server = await trigger();
 		for (const event of ['subscribe', 'unsubscribe', 'LOCATION']) {

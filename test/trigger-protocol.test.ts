@@ -568,6 +568,31 @@ describe('openWeChatPush rejections', () => {
 		expect(opened.message.Event).toBe('&c;&amp;');
 	});
 
+	it('a declaration inside CDATA is text: a follower\'s "<!doctype html>" or a scene "<!ENTITY promo>" is accepted', () => {
+		const text = push('plaintext', { event: 'x', scene: undefined, ticket: undefined, extraFields: { MsgType: 'text', Content: '<!doctype html> <!ENTITY x "y">' } });
+		expect(accepted(open(text)).message.Content).toBe('<!doctype html> <!ENTITY x "y">');
+		for (const mode of ['plaintext', 'safe', 'compatible'] as const) {
+			const scan = push(mode, { event: 'SCAN', scene: '<!ENTITY promo>' });
+			expect(accepted(open(scan)).message.EventKey).toBe('<!ENTITY promo>');
+		}
+		// The full parser's path (a carriage return leaves the fast path) agrees, comments included.
+		const viaParser = '<xml>\r\n<!-- <!DOCTYPE x> --><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[<!DOCTYPE y>]]></Content></xml>';
+		expect(accepted(open(push('plaintext'), { body: viaParser })).message.Content).toBe('<!DOCTYPE y>');
+
+		const reason = 'Body: DOCTYPE and ENTITY declarations are not accepted';
+		for (const body of [
+			'<xml><A><![CDATA[x]]><!ENTITY y "z"></A></xml>',
+			'<xml><A><![CDATA[]]></A></xml><!DOCTYPE x>',
+			'<![CDATA[]]><!DOCTYPE x [<!ENTITY a "b">]><xml><A>&a;</A></xml>',
+			'<xml><!-- --><!ELEMENT a ANY><A>1</A></xml>',
+			'<xml><A><!DOCTYPE x></A></xml>',
+		]) {
+			expect(rejection(open(push('plaintext'), { body }))).toEqual({ status: 400, reason });
+		}
+		// An unclosed CDATA section hides nothing: the body is refused as malformed.
+		expect(rejection(open(push('plaintext'), { body: '<xml><A><![CDATA[<!DOCTYPE x></A></xml>' })).status).toBe(400);
+	});
+
 	it('missing or empty Encrypt → 400', () => {
 		const built = push('safe');
 		const withoutEncrypt = buildWeChatXml({ ToUserName: ACCOUNT_ID });

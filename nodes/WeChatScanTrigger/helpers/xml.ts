@@ -27,7 +27,29 @@ export class WeChatXmlError extends Error {
 
 export const DEFAULT_MAX_XML_BYTES = 64 * 1024;
 
-const DECLARATION_PATTERN = /<!(?:DOCTYPE|ENTITY)/i;
+/** `<!DOCTYPE`, `<!ENTITY`, `<!ELEMENT`…; a CDATA section (`<![`) or a comment (`<!-`) does not match. */
+const DECLARATION_PATTERN = /<![A-Za-z]/;
+/** What may follow `<!` as markup in a WeChat body: a CDATA section or a comment. */
+const CDATA_OR_COMMENT = /^<!(?:\[CDATA\[|--)/;
+
+/**
+ * Whether the body declares anything (`<!DOCTYPE`, `<!ENTITY`, `<!ELEMENT`…) as markup. Text inside CDATA
+ * is not markup: a follower may send "<!doctype html>", and a scene string may hold "<!ENTITY x>". Only
+ * bodies that mention a declaration at all are scanned section by section.
+ */
+function declaresMarkup(text: string): boolean {
+	if (!DECLARATION_PATTERN.test(text)) return false;
+	for (let at = text.indexOf('<!'); at !== -1; ) {
+		const opener = CDATA_OR_COMMENT.exec(text.slice(at, at + 9));
+		if (!opener) return true;
+		const isCdata = opener[0] === '<![CDATA[';
+		const end = text.indexOf(isCdata ? ']]>' : '-->', at + opener[0].length);
+		// An unclosed section swallows the rest of the body, which the parser then refuses as malformed.
+		if (end === -1) return false;
+		at = text.indexOf('<!', end + 3);
+	}
+	return false;
+}
 /** WeChat's deepest documented element (SendPicsInfo/PicList/item/PicMd5Sum) is 5 levels below <xml>. */
 const MAX_NESTED_TAGS = 32;
 
@@ -50,7 +72,7 @@ const parser = new XMLParser({
  * strings with CDATA unwrapped (line endings normalised to LF, as XML requires). Nested elements
  * (e.g. ScanCodeInfo of menu events) are skipped; for a repeated element the first occurrence wins.
  * Entity references in non-CDATA text are kept verbatim (WeChat puts every string in CDATA). Bodies
- * that mention `<!DOCTYPE` or `<!ENTITY` anywhere are refused outright, even inside CDATA.
+ * with a markup declaration (`<!DOCTYPE`, `<!ENTITY`…) outside CDATA are refused outright.
  * Throws WeChatXmlError.
  */
 export function parseWeChatXml(raw: Buffer | string, maxBytes: number = DEFAULT_MAX_XML_BYTES): Record<string, string> {
@@ -58,7 +80,7 @@ export function parseWeChatXml(raw: Buffer | string, maxBytes: number = DEFAULT_
 	if (byteLength > maxBytes) throw new WeChatXmlError('too-large');
 	let text = typeof raw === 'string' ? raw : raw.toString('utf8');
 	if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-	if (DECLARATION_PATTERN.test(text)) throw new WeChatXmlError('doctype');
+	if (declaresMarkup(text)) throw new WeChatXmlError('doctype');
 	const flat = readFlatWeChatXml(text);
 	if (flat !== undefined) return flat;
 	if (XMLValidator.validate(text) !== true) throw new WeChatXmlError('malformed');
