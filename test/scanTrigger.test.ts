@@ -68,6 +68,16 @@ describe('URL verification (GET)', () => {
 		expect(server.executions).toHaveLength(0);
 	});
 
+	it('ignores spaces pasted around the Token in the credential', async () => {
+		const server = await trigger({}, { token: ` ${SERVER_TOKEN}\n` });
+		const response = await sendUrlVerification(server.url, { token: SERVER_TOKEN, echostr: '42' });
+		expect(response.status).toBe(200);
+		expect(response.body).toBe('42');
+		const scan = await sendScanPush(server.url, push({ mode: 'safe', event: 'SCAN', scene: 'trimmed' }));
+		expect(scan.status).toBe(200);
+		expect(server.executions).toHaveLength(1);
+	});
+
 	it('refuses a wrong signature without echoing', async () => {
 		const server = await trigger();
 		const response = await sendUrlVerification(server.url, { token: 'someOtherToken', echostr: '123' });

@@ -203,7 +203,7 @@ export class WeChatScanTrigger implements INodeType {
 			const credential = await triggerCredential(credentialKey, async () => {
 				const stored = await this.getCredentials('weChatOfficialAccountApi');
 				return {
-					token: String(stored.token ?? ''),
+					token: String(stored.token ?? '').trim(),
 					appId: String(stored.appId ?? '').trim(),
 					encodingAESKey: String(stored.encodingAESKey ?? '').trim(),
 					previousEncodingAESKey: String(stored.previousEncodingAESKey ?? '').trim(),
