@@ -166,6 +166,25 @@ describe('transient faults', () => {
 		expect(result.items?.[0].binary?.data.mimeType).toBe('image/jpeg');
 	});
 
+	it('reports an image server that keeps failing as a server fault, not as a bad ticket', async () => {
+		const { store, credential } = newCredential();
+		const created = await runNode({ store, credential, items: items(1), parameters: temporary() });
+		sim.addFault({ path: '/cgi-bin/showqrcode', httpStatus: 502, times: retryTiming.maxAttempts });
+		const getImage = { resource: 'qrCode', operation: 'getImage', ticket: '={{ $json.ticket }}', binaryPropertyName: 'data' };
+		const input = [{ json: { ticket: created.items?.[0].json.ticket } }];
+		const failed = await runNode({ store, credential, continueOnFail: true, items: input, parameters: getImage });
+		expect(failed.items?.[0].json.error).toBe("WeChat's QR image server failed (HTTP 502)");
+		expect(String(failed.items?.[0].json.description)).toContain('The ticket may still be valid');
+		expect(String(failed.items?.[0].json.description)).not.toContain('create a new ticket');
+		expect(sim.requestsTo('/cgi-bin/showqrcode')).toHaveLength(retryTiming.maxAttempts);
+
+		// The same ticket works once the server recovers; an unknown ticket is still a bad ticket (404).
+		const recovered = await runNode({ store, credential, items: input, parameters: getImage });
+		expect(recovered.items?.[0].binary?.data.mimeType).toBe('image/jpeg');
+		const unknown = await runNode({ store, credential, continueOnFail: true, items: [{ json: { ticket: 'no-such-ticket' } }], parameters: getImage });
+		expect(unknown.items?.[0].json.error).toBe('Invalid or expired QR ticket');
+	});
+
 	it('ends a 1,000-item batch under a 5% random fault rate with every item accounted for and no duplicate permanent code', async () => {
 		const { store, credential } = newCredential();
 		for (const fault of [{ errcode: -1 }, { httpStatus: 502 }, { drop: true }, { errcode: 45011 }, { errcode: 40001 }]) {

@@ -305,6 +305,16 @@ export async function downloadQrImage(this: IExecuteFunctions, imageUrl: string,
 		}
 	}
 	const contentType = String(response.headers['content-type'] ?? '').toLowerCase();
+	// A server fault says nothing about the ticket, which may well be valid: no advice to create a new one.
+	if (response.statusCode >= 500) {
+		response.body.destroy();
+		throw new NodeApiError(this.getNode(), { statusCode: response.statusCode } as JsonObject, {
+			message: `WeChat's QR image server failed (HTTP ${response.statusCode})`,
+			description: `It answered HTTP ${response.statusCode} to all ${retryTiming.maxAttempts} attempts, retried with backoff. The ticket may still be valid: run this item again later. If it keeps failing, check the MP base URL in the credential.`,
+			httpCode: String(response.statusCode),
+			itemIndex,
+		});
+	}
 	if (response.statusCode < 200 || response.statusCode >= 300 || !contentType.startsWith('image/')) {
 		response.body.destroy();
 		throw invalidTicketError(this, response.statusCode, contentType, itemIndex);
