@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import { fetchStableAccessToken, TOKEN_REUSE_MS, WeChatTokenError, type JsonPost, type StableTokenRequest } from '../nodes/shared/accessToken';
+import { fetchStableAccessToken, FORCE_REFRESH_INTERVAL_MS, FORCE_REFRESHES_PER_DAY, TOKEN_REUSE_MS, WeChatTokenError, type JsonPost, type StableTokenRequest } from '../nodes/shared/accessToken';
 
 interface Call {
 	appid: unknown;
@@ -94,6 +94,42 @@ describe('fetchStableAccessToken: one stable_token call per account and process'
 		// Another execution that still holds TOKEN-A gets the refreshed token without a call.
 		expect(await fetchStableAccessToken(post, { ...request, rejectedAccessToken: 'TOKEN-A' })).toBe('TOKEN-B');
 		expect(calls).toHaveLength(3);
+	});
+
+	it('forces at most once per 30 s and 20 times per Beijing day when WeChat keeps handing back the token it refuses', async () => {
+		// Normal mode answers with whatever token WeChat just refused; a forced refresh issues a new one.
+		let refused = 'TOKEN-0';
+		const forcedAt: number[] = [];
+		let clock = Date.UTC(2026, 11, 2, 16, 0, 0); // 00:00 on 3 December in Beijing
+		const post: JsonPost = async (options) => {
+			if (options.body.force_refresh !== true) return { access_token: refused, expires_in: 7200 };
+			forcedAt.push(clock);
+			return { access_token: `TOKEN-${forcedAt.length}`, expires_in: 7200 };
+		};
+		const request = account();
+		const refuseAndFetch = async () => {
+			refused = await fetchStableAccessToken(post, { ...request, rejectedAccessToken: refused }, () => clock);
+		};
+
+		await refuseAndFetch();
+		clock += FORCE_REFRESH_INTERVAL_MS - 1;
+		await refuseAndFetch();
+		expect(forcedAt).toHaveLength(1);
+
+		for (let i = 0; i < 30; i++) {
+			clock += FORCE_REFRESH_INTERVAL_MS;
+			await refuseAndFetch();
+		}
+		expect(forcedAt).toHaveLength(FORCE_REFRESHES_PER_DAY);
+
+		// 23:59 in Beijing is still the same day; midnight opens the next day's budget.
+		clock = Date.UTC(2026, 11, 3, 15, 59, 0);
+		await refuseAndFetch();
+		expect(forcedAt).toHaveLength(FORCE_REFRESHES_PER_DAY);
+		clock = Date.UTC(2026, 11, 3, 16, 0, 0);
+		await refuseAndFetch();
+		expect(forcedAt).toHaveLength(FORCE_REFRESHES_PER_DAY + 1);
+		expect(refused).toBe(`TOKEN-${FORCE_REFRESHES_PER_DAY + 1}`);
 	});
 
 	it('shares a failure with the fetches that waited for it, then lets the next fetch try again', async () => {

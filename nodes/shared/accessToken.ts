@@ -31,12 +31,35 @@ export class WeChatTokenError extends Error {
 	}
 }
 
-/** WeChat allows a forced refresh 20 times a day and at most once per 30 s. */
+/** WeChat allows a forced refresh at most once per 30 s (a sooner call does not refresh)… */
 export const FORCE_REFRESH_INTERVAL_MS = 30_000;
+/** …and 20 times a day per account; each one kills the stable token the account's other systems hold. */
+export const FORCE_REFRESHES_PER_DAY = 20;
 
-// Per process: several processes (queue mode) may each force once per interval, and WeChat itself ignores a
-// force call within 30 s of the previous one, so the account's daily budget of 20 stays safe.
-const lastForcedRefreshAt = new Map<string, number>();
+const BEIJING_OFFSET_MS = 8 * 3_600_000;
+/** WeChat's daily quotas reset at midnight in Beijing (UTC+8). */
+const beijingDay = (at: number): number => Math.floor((at + BEIJING_OFFSET_MS) / 86_400_000);
+
+interface ForcedRefreshes {
+	lastAt: number;
+	day: number;
+	count: number;
+}
+
+// Per process and AppID. A refused token that WeChat keeps handing back (a relay that mangles tokens, say)
+// would otherwise force a refresh every 30 s all day; queue-mode processes each keep their own count.
+const forcedRefreshes = new Map<string, ForcedRefreshes>();
+
+/** Whether a forced refresh is allowed now; counts it when it is. */
+function takeForcedRefresh(appId: string, at: number): boolean {
+	const day = beijingDay(at);
+	const used = forcedRefreshes.get(appId);
+	if (used && at - used.lastAt < FORCE_REFRESH_INTERVAL_MS) return false;
+	const count = used && used.day === day ? used.count : 0;
+	if (count >= FORCE_REFRESHES_PER_DAY) return false;
+	forcedRefreshes.set(appId, { lastAt: at, day, count: count + 1 });
+	return true;
+}
 
 export function normalizeBaseUrl(url: string): string {
 	return url.trim().replace(/\/+$/, '');
@@ -105,7 +128,7 @@ function accountKey(request: StableTokenRequest): string {
 /**
  * Gets the account's stable access token in normal mode, which never invalidates tokens held by the
  * customer's other systems (unlike cgi-bin/token). Forces a refresh only when WeChat hands back the very token
- * it just refused, and then at most once per 30 s per AppID. Shares fetches within the process (see above).
+ * it just refused, and then at most once per 30 s and 20 times per Beijing day per AppID. Shares fetches within the process (see above).
  */
 export async function fetchStableAccessToken(
 	post: JsonPost,
@@ -144,9 +167,7 @@ async function fetchForAccount(post: JsonPost, request: StableTokenRequest, now:
 	const fetched = await requestStableToken(post, request, false);
 	if (!request.rejectedAccessToken || fetched.token !== request.rejectedAccessToken) return fetched;
 
-	const appId = request.appId.trim();
-	const last = lastForcedRefreshAt.get(appId);
-	if (last !== undefined && now() - last < FORCE_REFRESH_INTERVAL_MS) return fetched;
-	lastForcedRefreshAt.set(appId, now());
+	// Without a refresh the caller's replay meets the refusal again, and WeChat's errcode is reported.
+	if (!takeForcedRefresh(request.appId.trim(), now())) return fetched;
 	return await requestStableToken(post, request, true);
 }
