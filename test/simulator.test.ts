@@ -279,7 +279,7 @@ describe('qrcode/create and showqrcode', () => {
 		['missing action_name', { action_info: { scene: { scene_id: 1 } } }, 40052],
 		['missing action_info', { action_name: 'QR_SCENE' }, 40053],
 		['missing scene wrapper (string)', { action_name: 'QR_STR_SCENE', action_info: { scene_str: 'a' } }, 40053],
-		['missing scene wrapper (permanent)', { action_name: 'QR_LIMIT_SCENE', action_info: { scene_id: 5 } }, 40053],
+		['missing scene wrapper (permanent string)', { action_name: 'QR_LIMIT_STR_SCENE', action_info: { scene_str: 'a' } }, 40053],
 		['scene_str for QR_SCENE', { action_name: 'QR_SCENE', action_info: { scene: { scene_str: 'a' } } }, 40053],
 		['scene_id for QR_STR_SCENE', { action_name: 'QR_STR_SCENE', action_info: { scene: { scene_id: 1 } } }, 40053],
 		['scene_id as string', { action_name: 'QR_SCENE', action_info: { scene: { scene_id: '1' } } }, 40053],
@@ -304,10 +304,10 @@ describe('qrcode/create and showqrcode', () => {
 		expect((await call(sim, '/cgi-bin/qrcode/create', { rawBody: '{"action_name":', query })).json.errcode).toBe(47001);
 	});
 
-	it('reproduces the scene-0 quirk when scene_id sits directly under action_info', async () => {
+	it.each(['QR_SCENE', 'QR_LIMIT_SCENE'])('reproduces the scene-0 quirk when scene_id sits directly under action_info (%s)', async (actionName) => {
 		const json = await createQr(sim, accessToken, {
 			expire_seconds: 300,
-			action_name: 'QR_SCENE',
+			action_name: actionName,
 			action_info: { scene_id: 42 },
 		});
 		expect(json.errcode).toBeUndefined();

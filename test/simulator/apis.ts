@@ -113,7 +113,7 @@ export class ApiState {
 		let scene: string | number;
 		if (info.scene === undefined) {
 			// Community-reported quirk: scene_id without the `scene` wrapper succeeds but creates scene 0.
-			if (actionName !== 'QR_SCENE' || info.scene_id === undefined) return error(40053);
+			if (stringScene || info.scene_id === undefined) return error(40053);
 			scene = 0;
 		} else {
 			if (!isRecord(info.scene)) return error(40053);
