@@ -87,19 +87,27 @@ export class WeChatOfficialAccountApi implements ICredentialType {
 			typeOptions: { expirable: true, password: true },
 			default: '',
 		},
+		{
+			displayName: 'Access Token Expires At',
+			name: 'accessTokenExpiresAt',
+			type: 'hidden',
+			typeOptions: { password: true },
+			default: 0,
+		},
 	];
 
 	// n8n stores what this returns in the encrypted credential, so every process (queue-mode workers too)
 	// shares one token instead of each fetching its own.
 	async preAuthentication(this: IHttpRequestHelper, credentials: ICredentialDataDecryptedObject) {
-		const accessToken = await fetchStableAccessToken(this.helpers.httpRequest as JsonPost, {
+		const { token, expiresAt } = await fetchStableAccessToken(this.helpers.httpRequest as JsonPost, {
 			apiBaseUrl: String(credentials.apiBaseUrl || 'https://api.weixin.qq.com'),
 			appId: String(credentials.appId ?? ''),
 			appSecret: String(credentials.appSecret ?? ''),
 			rejectedAccessToken:
 				typeof credentials.rejectedAccessToken === 'string' ? credentials.rejectedAccessToken : undefined,
 		});
-		return { accessToken };
+		// The expiry (ms since the epoch) lets the node fetch the next token before WeChat refuses this one.
+		return { accessToken: token, accessTokenExpiresAt: expiresAt };
 	}
 
 	// A function, not the declarative form: n8n resolves a declarative one through its expression engine on

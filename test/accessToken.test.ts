@@ -26,7 +26,7 @@ function scriptedWeChat() {
 		await settle();
 		expect(calls).toHaveLength(before + 1);
 		calls[before].answer(answer);
-		return await fetching;
+		return (await fetching).token;
 	}
 	return { calls, post, fetchAnswered };
 }
@@ -49,7 +49,7 @@ describe('fetchStableAccessToken: one stable_token call per account and process'
 		await settle();
 		expect(calls).toHaveLength(1);
 		calls[0].answer({ access_token: 'TOKEN-A', expires_in: 7200 });
-		expect(new Set(await Promise.all(fetches))).toEqual(new Set(['TOKEN-A']));
+		expect(new Set((await Promise.all(fetches)).map((fetched) => fetched.token))).toEqual(new Set(['TOKEN-A']));
 		expect(calls).toHaveLength(1);
 	});
 
@@ -61,12 +61,28 @@ describe('fetchStableAccessToken: one stable_token call per account and process'
 		expect(await fetchAnswered(request, { access_token: 'TOKEN-A', expires_in: 7200 }, now)).toBe('TOKEN-A');
 
 		clock += TOKEN_REUSE_MS - 1;
-		expect(await fetchStableAccessToken(post, request, now)).toBe('TOKEN-A');
+		expect((await fetchStableAccessToken(post, request, now)).token).toBe('TOKEN-A');
 		expect(calls).toHaveLength(1);
 
 		clock += 1;
 		expect(await fetchAnswered(request, { access_token: 'TOKEN-A', expires_in: 7140 }, now)).toBe('TOKEN-A');
 		expect(calls).toHaveLength(2);
+	});
+
+	it('tells when the token expires, from expires_in, also to a fetch the token is handed to', async () => {
+		const { calls, post, fetchAnswered } = scriptedWeChat();
+		const request = account();
+		let clock = 5_000_000;
+		const now = () => clock;
+		await fetchAnswered(request, { access_token: 'TOKEN-A', expires_in: 7000 }, now);
+		clock += 10_000;
+		expect(await fetchStableAccessToken(post, request, now)).toEqual({ token: 'TOKEN-A', expiresAt: 5_000_000 + 7_000_000 });
+
+		// Without expires_in the expiry is unknown (0).
+		const fetching = fetchStableAccessToken(post, account(), now);
+		await settle();
+		calls[1].answer({ access_token: 'TOKEN-B' });
+		expect(await fetching).toEqual({ token: 'TOKEN-B', expiresAt: 0 });
 	});
 
 	it('never reuses a token with less than five minutes left', async () => {
@@ -89,10 +105,10 @@ describe('fetchStableAccessToken: one stable_token call per account and process'
 		await settle();
 		expect(calls.map((c) => c.forceRefresh)).toEqual([false, false, true]);
 		calls[2].answer({ access_token: 'TOKEN-B', expires_in: 7200 });
-		expect(await refetch).toBe('TOKEN-B');
+		expect((await refetch).token).toBe('TOKEN-B');
 
 		// Another execution that still holds TOKEN-A gets the refreshed token without a call.
-		expect(await fetchStableAccessToken(post, { ...request, rejectedAccessToken: 'TOKEN-A' })).toBe('TOKEN-B');
+		expect((await fetchStableAccessToken(post, { ...request, rejectedAccessToken: 'TOKEN-A' })).token).toBe('TOKEN-B');
 		expect(calls).toHaveLength(3);
 	});
 
@@ -108,7 +124,7 @@ describe('fetchStableAccessToken: one stable_token call per account and process'
 		};
 		const request = account();
 		const refuseAndFetch = async () => {
-			refused = await fetchStableAccessToken(post, { ...request, rejectedAccessToken: refused }, () => clock);
+			refused = (await fetchStableAccessToken(post, { ...request, rejectedAccessToken: refused }, () => clock)).token;
 		};
 
 		await refuseAndFetch();
@@ -157,6 +173,6 @@ describe('fetchStableAccessToken: one stable_token call per account and process'
 		await settle();
 		expect(calls).toHaveLength(4);
 		calls.forEach((call, i) => call.answer({ access_token: `TOKEN-${i}`, expires_in: 7200 }));
-		expect(await Promise.all(fetches)).toEqual(['TOKEN-0', 'TOKEN-1', 'TOKEN-2', 'TOKEN-3']);
+		expect((await Promise.all(fetches)).map((fetched) => fetched.token)).toEqual(['TOKEN-0', 'TOKEN-1', 'TOKEN-2', 'TOKEN-3']);
 	});
 });

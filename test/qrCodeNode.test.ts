@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import jpeg from 'jpeg-js';
 import jsQR from 'jsqr';
 import type { INodeExecutionData } from 'n8n-workflow';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
 import { startSimulator, type WeChatSimulator } from './simulator';
 import { CredentialStore, loggedLines, runNode, type NodeRunResult } from './helpers/n8nHarness';
@@ -321,6 +321,63 @@ describe('access token', () => {
 		} finally {
 			sim.setAllowedIps(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
 		}
+	});
+
+	describe('renewing the token before it expires', () => {
+		/** A simulator of its own: moving its clock and this process's must not leak into other tests' tokens. */
+		async function withOwnWeChat(options: { tokenTtlSeconds?: number }, run: (wechat: WeChatSimulator) => Promise<void>) {
+			const wechat = await startSimulator(options);
+			try {
+				await run(wechat);
+			} finally {
+				vi.useRealTimers();
+				await wechat.close();
+			}
+		}
+		/** Moves this process's clock (Date only) and the simulator's by the same amount. */
+		function advanceBoth(wechat: WeChatSimulator, seconds: number) {
+			vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + seconds * 1000 });
+			wechat.advanceTime(seconds);
+		}
+		const forceFlags = (wechat: WeChatSimulator) => wechat.requestsTo('/cgi-bin/stable_token').map((r) => (r.body as { force_refresh: boolean }).force_refresh);
+
+		it.each([
+			['in its last five minutes', 7200 - 240],
+			['after it expired during a quiet spell', 3 * 3600],
+		])('fetches the next token before using one %s, so no call meets 42001', async (_when, seconds) =>
+			withOwnWeChat({}, async (wechat) => {
+				const { store, credential } = newCredential({}, wechat);
+				await runNode({ store, credential, parameters: createTicket({ qrType: 'temporary', sceneType: 'id', sceneId: 1, expireSeconds: 600 }) });
+				const first = store.stored('wechat');
+				expect(Number(first.accessTokenExpiresAt)).toBeGreaterThan(Date.now() + 7_100_000);
+
+				wechat.reset();
+				advanceBoth(wechat, seconds);
+				const result = await runNode({ store, credential, items: items(5), parameters: createTicket({ qrType: 'temporary', sceneType: 'id', sceneId: 2, expireSeconds: 600, options: { concurrency: 5 } }) });
+				expect(result.error).toBeUndefined();
+				const renewed = store.stored('wechat');
+				expect(renewed.accessToken).not.toBe(first.accessToken);
+				expect(Number(renewed.accessTokenExpiresAt)).toBeGreaterThan(Date.now() + 7_100_000);
+				expect(forceFlags(wechat)).toEqual([false]);
+				const creates = wechat.requestsTo('/cgi-bin/qrcode/create');
+				expect(creates).toHaveLength(5);
+				expect(new Set(creates.map((r) => r.query.access_token))).toEqual(new Set([renewed.accessToken]));
+			}));
+
+		it('asks at most once per execution when WeChat hands back the same short-lived token', async () =>
+			withOwnWeChat({ tokenTtlSeconds: 400 }, async (wechat) => {
+				// A 400 s token is rotated only in its last 200 s, so at 250 s left WeChat returns it unchanged.
+				const { store, credential } = newCredential({}, wechat);
+				await runNode({ store, credential, parameters: createTicket({ qrType: 'temporary', sceneType: 'id', sceneId: 1, expireSeconds: 600 }) });
+				const first = store.stored('wechat').accessToken;
+				wechat.reset();
+				advanceBoth(wechat, 150);
+				const result = await runNode({ store, credential, items: items(5), parameters: createTicket({ qrType: 'temporary', sceneType: 'id', sceneId: 2, expireSeconds: 600, options: { concurrency: 2 } }) });
+				expect(result.error).toBeUndefined();
+				expect(forceFlags(wechat)).toEqual([false]);
+				expect(store.stored('wechat').accessToken).toBe(first);
+				expect(wechat.requestsTo('/cgi-bin/qrcode/create')).toHaveLength(5);
+			}));
 	});
 
 	it('keeps secrets and tokens out of every error text, even for transport failures', async () => {

@@ -103,11 +103,17 @@ export const TOKEN_REUSE_MS = 60_000;
 /** A token with less than this left is never reused: the next fetch asks WeChat, which may rotate it. */
 const REUSE_MIN_REMAINING_MS = 300_000;
 
+/** A token and when it expires (ms since the epoch; 0 when WeChat did not say). */
+export interface StableAccessToken {
+	token: string;
+	expiresAt: number;
+}
+
 interface SharedFetch {
 	/** While it is pending, concurrent fetches for the account wait for it instead of sending their own. */
-	pending: Promise<FetchedToken>;
+	pending: Promise<StableAccessToken>;
 	/** Set once it settled with a token. */
-	token?: string;
+	fetched?: StableAccessToken;
 	reusableUntil: number;
 }
 
@@ -134,33 +140,32 @@ export async function fetchStableAccessToken(
 	post: JsonPost,
 	request: StableTokenRequest,
 	now: () => number = Date.now,
-): Promise<string> {
+): Promise<StableAccessToken> {
 	const key = accountKey(request);
 	const shared = sharedFetches.get(key);
 	// A token fetched by another execution is good unless it is the very one WeChat just refused. A failed
 	// fetch fails its waiters too: the same call now would fail the same way.
 	if (shared) {
-		if (shared.token === undefined) {
-			const { token } = await shared.pending;
-			if (token !== request.rejectedAccessToken) return token;
-		} else if (now() < shared.reusableUntil && shared.token !== request.rejectedAccessToken) {
-			return shared.token;
+		if (shared.fetched === undefined) {
+			const fetched = await shared.pending;
+			if (fetched.token !== request.rejectedAccessToken) return fetched;
+		} else if (now() < shared.reusableUntil && shared.fetched.token !== request.rejectedAccessToken) {
+			return shared.fetched;
 		}
 	}
 
-	const fetch: SharedFetch = { pending: fetchForAccount(post, request, now), reusableUntil: 0 };
+	const pending = fetchForAccount(post, request, now).then(({ token, expiresIn }) => {
+		const fetchedAt = now();
+		fetch.fetched = { token, expiresAt: expiresIn > 0 ? fetchedAt + expiresIn * 1000 : 0 };
+		fetch.reusableUntil = fetchedAt + Math.min(TOKEN_REUSE_MS, expiresIn * 1000 - REUSE_MIN_REMAINING_MS);
+		return fetch.fetched;
+	});
+	const fetch: SharedFetch = { pending, reusableUntil: 0 };
 	sharedFetches.set(key, fetch);
-	// Registered first, so the bookkeeping is done before any caller resumes.
-	fetch.pending.then(
-		({ token, expiresIn }) => {
-			fetch.token = token;
-			fetch.reusableUntil = now() + Math.min(TOKEN_REUSE_MS, expiresIn * 1000 - REUSE_MIN_REMAINING_MS);
-		},
-		() => {
-			if (sharedFetches.get(key) === fetch) sharedFetches.delete(key);
-		},
-	);
-	return (await fetch.pending).token;
+	pending.catch(() => {
+		if (sharedFetches.get(key) === fetch) sharedFetches.delete(key);
+	});
+	return await pending;
 }
 
 async function fetchForAccount(post: JsonPost, request: StableTokenRequest, now: () => number): Promise<FetchedToken> {

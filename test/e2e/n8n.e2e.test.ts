@@ -224,6 +224,10 @@ describe('n8n CLI (before n8n start)', () => {
 		const accessToken = String(exported.data.accessToken ?? '');
 		expect(accessToken).not.toBe('');
 		expect(sim.issuedTokens()).toContain(accessToken);
+		// n8n keeps the expiry next to the token, so a later run can renew the token before WeChat refuses it.
+		const expiresInMs = Number(exported.data.accessTokenExpiresAt) - Date.now();
+		expect(expiresInMs).toBeGreaterThan(6_000_000);
+		expect(expiresInMs).toBeLessThanOrEqual(7_200_000);
 
 		const fetchesBefore = sim.tokenFetches();
 		const createsBefore = sim.requestsTo('/cgi-bin/qrcode/create').length;

@@ -22,6 +22,13 @@ import {
 
 export const CREDENTIAL_TYPE = 'weChatOfficialAccountApi';
 
+/**
+ * WeChat rotates the stable token in its last 5 minutes, old and new both valid meanwhile: a token with less
+ * than this left (or already expired, after a quiet spell) is replaced before it is used, so no call meets
+ * 42001. Stored tokens without an expiry (saved by older versions) are replaced only when WeChat refuses them.
+ */
+const REFRESH_AHEAD_MS = 5 * 60_000;
+
 export interface ApiCall {
 	endpoint: string;
 	body: IDataObject;
@@ -62,6 +69,9 @@ class WeChatSession {
 	private quotaPause: Promise<void> | null = null;
 
 	private dailyQuotaError: WeChatErrorBody | null = null;
+
+	/** Once per execution at most: should WeChat hand back the same short-lived token, items go on with it. */
+	private refreshedAhead = false;
 
 	constructor(
 		private credentials: ICredentialDataDecryptedObject,
@@ -126,6 +136,10 @@ class WeChatSession {
 	private async post(ctx: IExecuteFunctions, call: ApiCall): Promise<unknown> {
 		if (this.tokenFetch) await this.tokenFetch.catch(() => undefined);
 		const data = { ...this.credentials };
+		if (this.expiresSoon(data)) {
+			this.refreshedAhead = true;
+			data.accessToken = '';
+		}
 		const response = await this.send(ctx, call, data);
 		if (!isStaleTokenError(response)) return response;
 
@@ -137,6 +151,11 @@ class WeChatSession {
 		// Refetch once and replay once; the credential hook forces a refresh only if WeChat hands back the
 		// very token it refused. A second refusal is reported, never retried.
 		return await this.send(ctx, call, { ...this.credentials, accessToken: '', rejectedAccessToken: data.accessToken });
+	}
+
+	private expiresSoon(data: ICredentialDataDecryptedObject): boolean {
+		const expiresAt = Number(data.accessTokenExpiresAt);
+		return !this.refreshedAhead && Boolean(data.accessToken) && expiresAt > 0 && expiresAt - Date.now() < REFRESH_AHEAD_MS;
 	}
 
 	/**
