@@ -134,7 +134,8 @@ function accountKey(request: StableTokenRequest): string {
 /**
  * Gets the account's stable access token in normal mode, which never invalidates tokens held by the
  * customer's other systems (unlike cgi-bin/token). Forces a refresh only when WeChat hands back the very token
- * it just refused, and then at most once per 30 s and 20 times per Beijing day per AppID. Shares fetches within the process (see above).
+ * it just refused, and then at most once per 30 s and 20 times per Beijing day per AppID. Shares fetches
+ * within the process (see above).
  */
 export async function fetchStableAccessToken(
 	post: JsonPost,

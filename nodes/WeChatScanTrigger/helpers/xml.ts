@@ -50,6 +50,7 @@ function declaresMarkup(text: string): boolean {
 	}
 	return false;
 }
+
 /** WeChat's deepest documented element (SendPicsInfo/PicList/item/PicMd5Sum) is 5 levels below <xml>. */
 const MAX_NESTED_TAGS = 32;
 
