@@ -29,8 +29,13 @@ export const DEFAULT_MAX_XML_BYTES = 64 * 1024;
 
 /** `<!DOCTYPE`, `<!ENTITY`, `<!ELEMENT`…; a CDATA section (`<![`) or a comment (`<!-`) does not match. */
 const DECLARATION_PATTERN = /<![A-Za-z]/;
-/** What may follow `<!` as markup in a WeChat body: a CDATA section or a comment. */
-const CDATA_OR_COMMENT = /^<!(?:\[CDATA\[|--)/;
+const CDATA_OPEN = '<![CDATA[';
+const CDATA_CLOSE = ']]>';
+/** What may follow `<!` as markup in a WeChat body: a CDATA section or a comment, each with its end. */
+const SECTIONS: ReadonlyArray<readonly [open: string, close: string]> = [
+	[CDATA_OPEN, CDATA_CLOSE],
+	['<!--', '-->'],
+];
 
 /**
  * Whether the body declares anything (`<!DOCTYPE`, `<!ENTITY`, `<!ELEMENT`…) as markup. Text inside CDATA
@@ -40,13 +45,13 @@ const CDATA_OR_COMMENT = /^<!(?:\[CDATA\[|--)/;
 function declaresMarkup(text: string): boolean {
 	if (!DECLARATION_PATTERN.test(text)) return false;
 	for (let at = text.indexOf('<!'); at !== -1; ) {
-		const opener = CDATA_OR_COMMENT.exec(text.slice(at, at + 9));
-		if (!opener) return true;
-		const isCdata = opener[0] === '<![CDATA[';
-		const end = text.indexOf(isCdata ? ']]>' : '-->', at + opener[0].length);
+		const section = SECTIONS.find(([open]) => text.startsWith(open, at));
+		if (!section) return true;
+		const [open, close] = section;
+		const end = text.indexOf(close, at + open.length);
 		// An unclosed section swallows the rest of the body, which the parser then refuses as malformed.
 		if (end === -1) return false;
-		at = text.indexOf('<!', end + 3);
+		at = text.indexOf('<!', end + close.length);
 	}
 	return false;
 }
@@ -99,9 +104,6 @@ export function parseWeChatXml(raw: Buffer | string, maxBytes: number = DEFAULT_
 
 /** Capitalised like every WeChat field, which rules out the names XMLParser refuses or renames (`__proto__`, `toString`…). */
 const FLAT_NAME_PATTERN = /^[A-Z][A-Za-z0-9_]*$/;
-const CDATA_OPEN = '<![CDATA[';
-const CDATA_CLOSE = ']]>';
-
 function skipSpaces(text: string, index: number): number {
 	let i = index;
 	for (let c = text.charCodeAt(i); c === 0x20 || c === 0x09 || c === 0x0a; c = text.charCodeAt(++i));
