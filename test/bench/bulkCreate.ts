@@ -147,10 +147,11 @@ export async function benchBulkCreate(options: BulkCreateOptions): Promise<Bench
 	const freshTokenN = Math.min(options.freshTokenN, n);
 	// Warm-up outside the measurements (module loading, JIT, the first connections), against a WeChat of its
 	// own: the node shares a token fetched in the last minute, and the measured batch must fetch its own.
+	const warmUpItems = Math.min(WARM_UP_ITEMS, n);
 	const warmUp = await startSimulatorProcess({ latencyMs });
 	try {
-		await runNodeBatch(warmUp, Math.min(WARM_UP_ITEMS, n), concurrency);
-		await n8nHttpClientPool(warmUp, Math.min(WARM_UP_ITEMS, n), concurrency);
+		await runNodeBatch(warmUp, warmUpItems, concurrency);
+		await n8nHttpClientPool(warmUp, warmUpItems, concurrency);
 		await sequentialLoop(warmUp, WARM_UP_LOOP_ITEMS);
 	} finally {
 		await warmUp.close();
@@ -191,7 +192,7 @@ export async function benchBulkCreate(options: BulkCreateOptions): Promise<Bench
 	];
 	const notes = [
 		`Simulator latency ${latencyMs} ms on every API call (token calls included); "ideal" = N × latency / concurrency = ${round(idealMs / 1000, 2)} s for N = ${n}, concurrency ${concurrency}. The simulator runs in its own process, like WeChat on another machine.`,
-		`Before the measurements, against a simulator of its own, the node and (b') each ran ${Math.min(WARM_UP_ITEMS, n).toLocaleString('en-US')} items (the loops ${WARM_UP_LOOP_ITEMS}), so every contender is measured with its code optimised, as in a long-running n8n.`,
+		`Before the measurements, against a simulator of its own, the node and (b') each ran ${warmUpItems.toLocaleString('en-US')} items (the loops ${WARM_UP_LOOP_ITEMS}), so every contender is measured with its code optimised, as in a long-running n8n.`,
 		'Speed-ups compare throughput (items/s) measured in this run; nothing is extrapolated.',
 		`CPU ms/item is this process's CPU time (user + system) per item; the simulator runs in another process. At concurrency ${concurrency} the ideal needs ${round((n * 1000) / idealMs, 0)} items/s, so a contender needing c ms of CPU per item needs c × ${round((n * 1000) / idealMs / 1000, 2)} of a core to keep up.`,
 		`(b') sends the same calls through n8n's own HTTP client (OutboundHttp, behind \`helpers.httpRequest\`), which builds a new agent and opens a new connection for every request, with the same pool and nothing else. The node at concurrency ${concurrency} took ${round(node.wallMs / client.wallMs, 2)} × its wall time: the rest is n8n's execution engine, the \`sceneStr\` expression, the credential's authentication per call and the node's own code.`,
