@@ -121,6 +121,8 @@ export class WeChatOfficialAccountApi implements ICredentialType {
 			baseURL: '={{$credentials.apiBaseUrl.trim().replace(/\\/+$/, "")}}',
 			url: '/cgi-bin/getcallbackip',
 			method: 'GET',
+			// The access token is in the query string: a redirect must not carry it to another address.
+			disableFollowRedirect: true,
 		},
 		rules: TEST_FAILURE_ERRCODES.map((errcode) => {
 			const { message, description } = describeWeChatError(errcode);

@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 
 import jpeg from 'jpeg-js';
 import jsQR from 'jsqr';
@@ -378,6 +380,62 @@ describe('access token', () => {
 				expect(store.stored('wechat').accessToken).toBe(first);
 				expect(wechat.requestsTo('/cgi-bin/qrcode/create')).toHaveLength(5);
 			}));
+	});
+
+	describe('an API base URL that answers with a redirect', () => {
+		interface Seen {
+			method: string;
+			url: string;
+			body: string;
+		}
+		/**
+		 * A redirector (like a relay configured with the wrong scheme, or a hijacked plain-HTTP address) that sends
+		 * every request on to a catcher on another origin, query string included, as `$request_uri` does.
+		 */
+		async function withRedirector(status: number, run: (redirector: string, caught: Seen[]) => Promise<void>) {
+			const caught: Seen[] = [];
+			const catcher = http.createServer((req, res) => {
+				let body = '';
+				req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+				req.on('end', () => {
+					caught.push({ method: req.method ?? '', url: req.url ?? '', body });
+					res.setHeader('content-type', 'application/json');
+					res.end(JSON.stringify({ access_token: 'caught-token', expires_in: 7200, ticket: 'caught-ticket', url: 'http://weixin.qq.com/q/caught' }));
+				});
+			});
+			const redirector = http.createServer((req, res) => {
+				req.resume();
+				res.writeHead(status, { location: `${origin(catcher)}${req.url ?? '/'}` }).end();
+			});
+			const origin = (server: http.Server) => `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+			await Promise.all([catcher, redirector].map((server) => new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))));
+			try {
+				await run(origin(redirector), caught);
+			} finally {
+				await Promise.all([catcher, redirector].map((server) => new Promise((resolve) => server.close(resolve))));
+			}
+		}
+
+		it.each([307, 308, 301, 302])('sends neither the AppSecret nor the token on after HTTP %i, and says the URL redirects', (status) =>
+			withRedirector(status, async (redirector, caught) => {
+				// No token yet: the first call is stable_token, whose body carries the AppSecret.
+				const fresh = newCredential({ apiBaseUrl: redirector });
+				const first = await runNode({ ...fresh, parameters: createTicket({ qrType: 'temporary', sceneType: 'id', sceneId: 1, expireSeconds: 600 }) });
+				// A token already stored: the call carries it in its query string.
+				const stored = newCredential({ apiBaseUrl: redirector, accessToken: 'stored-token-value', accessTokenExpiresAt: String(Date.now() + 3_600_000) });
+				const second = await runNode({ ...stored, parameters: createTicket({ qrType: 'temporary', sceneType: 'id', sceneId: 1, expireSeconds: 600 }) });
+
+				expect(caught).toEqual([]);
+				for (const result of [first, second]) {
+					expect(result.error?.name).toBe('NodeApiError');
+					expect(result.error?.message).toContain(`redirect (HTTP ${status})`);
+					// Where it pointed, so the user can fix the URL, but without the query that held the token.
+					expect(result.error?.description).toMatch(/API Base URL redirects to http:\/\/127\.0\.0\.1:\d+\/cgi-bin\/(stable_token|qrcode\/create)\. /);
+					expect(visibleText(result)).not.toMatch(/access_token=|stored-token-value/);
+					expect(visibleText(result)).not.toContain(sim.appSecret);
+				}
+			}),
+		);
 	});
 
 	it('keeps secrets and tokens out of every error text, even for transport failures', async () => {

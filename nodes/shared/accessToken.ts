@@ -8,6 +8,7 @@ export type JsonPost = (options: {
 	url: string;
 	body: Record<string, unknown>;
 	json: true;
+	disableFollowRedirect: true;
 }) => Promise<unknown>;
 
 export interface StableTokenRequest {
@@ -86,6 +87,8 @@ async function requestStableToken(
 			force_refresh: forceRefresh,
 		},
 		json: true,
+		// A 307/308 would re-send the AppSecret to wherever the Location points.
+		disableFollowRedirect: true,
 	});
 	if (isWeChatError(response)) {
 		const { message, description } = describeWeChatError(response.errcode, response.errmsg);

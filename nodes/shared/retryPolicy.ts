@@ -38,6 +38,8 @@ export interface FailureFacts {
 	code?: string;
 	httpStatus?: number;
 	message?: string;
+	/** Where a redirect pointed (the Location without its query string, which may hold the access token). */
+	redirectTo?: string;
 }
 
 export function classifyFailure(facts: FailureFacts): FailureKind {

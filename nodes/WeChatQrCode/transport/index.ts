@@ -46,15 +46,36 @@ class CallFailure extends Error {
 	}
 }
 
+/** A redirect's Location without its query string (`$request_uri` redirects repeat the access token there). */
+function redirectTarget(location: unknown): string | undefined {
+	if (typeof location !== 'string' || location === '') return undefined;
+	return location.split(/[?#]/)[0];
+}
+
 function factsFromThrown(error: unknown): FailureFacts {
-	type Thrown = { code?: string; httpCode?: string | null; message?: string; cause?: unknown; name?: string; errcode?: number; errmsg?: string; status?: number; response?: { status?: number } };
+	type Thrown = {
+		code?: string;
+		httpCode?: string | null;
+		message?: string;
+		cause?: unknown;
+		name?: string;
+		errcode?: number;
+		errmsg?: string;
+		status?: number;
+		response?: { status?: number; headers?: Record<string, unknown> };
+	};
 	const outer = (error ?? {}) as Thrown;
 	const inner = (outer.cause ?? {}) as Thrown;
 	// The credential's preAuthentication failed: keep WeChat's errcode and errmsg (40164 names the IP).
 	const tokenError = [outer, inner].find((e) => e.name === 'WeChatTokenError');
 	if (tokenError) return { errcode: tokenError.errcode, message: tokenError.errmsg };
 	const httpStatus = Number(outer.httpCode) || inner.response?.status || inner.status || undefined;
-	return { code: inner.code ?? outer.code, httpStatus, message: inner.message ?? outer.message };
+	return {
+		code: inner.code ?? outer.code,
+		httpStatus,
+		message: inner.message ?? outer.message,
+		redirectTo: redirectTarget(inner.response?.headers?.location),
+	};
 }
 
 /**
@@ -173,6 +194,8 @@ class WeChatSession {
 				body: call.body,
 				json: true,
 				timeout: retryTiming.requestTimeoutMs,
+				// WeChat's API never redirects; following one would carry the access token to another address.
+				disableFollowRedirect: true,
 			},
 			{ credentialsDecrypted: { ...this.credentialRef, type: CREDENTIAL_TYPE, data } },
 		);
@@ -238,6 +261,15 @@ const CONNECTION_FAILURES: Record<string, string> = {
  */
 function transportError(ctx: IExecuteFunctions, facts: FailureFacts, itemIndex: number, secrets: string[], idempotent: boolean): NodeApiError {
 	const detail = redactSecrets(facts.message ?? 'unknown error', secrets);
+	if (facts.httpStatus !== undefined && facts.httpStatus >= 300 && facts.httpStatus < 400) {
+		const target = facts.redirectTo ? ` to ${redactSecrets(facts.redirectTo, secrets)}` : '';
+		return new NodeApiError(ctx.getNode(), { detail } as JsonObject, {
+			message: `WeChat's API base URL answered with a redirect (HTTP ${facts.httpStatus})`,
+			description: `The credential's API Base URL redirects${target}. WeChat's API never redirects, so the node does not follow it: the AppSecret and the access token go only to the address you entered. Enter the address that answers itself: https://api.weixin.qq.com, or your relay's URL if it forwards the calls to WeChat.`,
+			httpCode: String(facts.httpStatus),
+			itemIndex,
+		});
+	}
 	const what =
 		facts.httpStatus !== undefined
 			? `HTTP ${facts.httpStatus}`
