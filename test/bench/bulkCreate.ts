@@ -5,6 +5,7 @@
  */
 import { performance } from 'node:perf_hooks';
 
+import { retryTiming } from '../../nodes/shared/retryPolicy';
 import { CredentialStore, n8nHttpClient, runNode } from '../helpers/n8nHarness';
 import { atLeast, atMost, exactly, progress, round, type BenchmarkResult } from './lib/report';
 import { startSimulatorProcess, type SimulatorProcess } from './lib/simulatorProcess';
@@ -119,6 +120,9 @@ async function n8nHttpClientPool(sim: SimulatorProcess, n: number, concurrency: 
 				qs: { access_token: token },
 				body: { expire_seconds: EXPIRE_SECONDS, action_name: 'QR_STR_SCENE', action_info: { scene: { scene_str: sceneOf(i) } } },
 				json: true,
+				// The request options the node's transport sends.
+				timeout: retryTiming.requestTimeoutMs,
+				disableFollowRedirect: true,
 			})) as { ticket?: unknown };
 			if (typeof answer.ticket === 'string') ok++;
 		}
