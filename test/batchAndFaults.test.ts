@@ -217,3 +217,92 @@ describe('transient faults', () => {
 		}
 	});
 });
+
+describe('token fetch faults', () => {
+	/** Tokens are shared per process and account for a minute: a WeChat of its own fetches afresh. */
+	async function withOwnWeChat(run: (wechat: WeChatSimulator, credentials: ReturnType<typeof newCredential>) => Promise<void>) {
+		const wechat = await startSimulator();
+		try {
+			const store = new CredentialStore();
+			const credential = store.add('wechat', 'weChatOfficialAccountApi', { appId: wechat.appId, appSecret: wechat.appSecret, apiBaseUrl: wechat.apiBaseUrl, mpBaseUrl: wechat.mpBaseUrl });
+			await run(wechat, { store, credential });
+		} finally {
+			await wechat.close();
+		}
+	}
+	const permanent = { resource: 'qrCode', operation: 'createTicket', qrType: 'permanent', sceneType: 'string', sceneStr: '={{ "perm_" + $json.i }}' };
+
+	it('gives up on a stable_token call that never answers after the request timeout', () =>
+		withOwnWeChat(async (wechat, { store, credential }) => {
+			retryTiming.requestTimeoutMs = 300;
+			wechat.addFault({ path: '/cgi-bin/stable_token', hang: true });
+			const started = Date.now();
+			const result = await runNode({ store, credential, parameters: temporary() });
+			expect(result.error?.message).toBe('Could not reach WeChat (timed out)');
+			// Three attempts of 300 ms, not n8n's default of 5 minutes.
+			expect(Date.now() - started).toBeLessThan(5_000);
+			expect(wechat.requestsTo('/cgi-bin/stable_token')).toHaveLength(3);
+			expect(wechat.requestsTo('/cgi-bin/qrcode/create')).toHaveLength(0);
+		}));
+
+	it('retries a token fetch that failed in transit for a permanent code too: the code itself was not sent yet', () =>
+		withOwnWeChat(async (wechat, { store, credential }) => {
+			wechat.addFault({ path: '/cgi-bin/stable_token', drop: true, times: 1 });
+			const result = await runNode({ store, credential, items: items(1), parameters: permanent });
+			expect(result.error).toBeUndefined();
+			expect(result.items?.[0].json.scene).toBe('perm_0');
+			expect(wechat.requestsTo('/cgi-bin/stable_token')).toHaveLength(2);
+			expect(wechat.tickets()).toHaveLength(1);
+		}));
+
+	it('does not claim a permanent code may exist when only its token fetch failed', () =>
+		withOwnWeChat(async (wechat, { store, credential }) => {
+			wechat.addFault({ path: '/cgi-bin/stable_token', drop: true });
+			const result = await runNode({ store, credential, items: items(1), parameters: permanent });
+			expect(result.error?.message).toBe('Could not reach WeChat (connection reset)');
+			expect(result.error?.description).not.toContain('may or may not have created');
+			expect(wechat.requestsTo('/cgi-bin/qrcode/create')).toHaveLength(0);
+		}));
+
+	it('explains an answer that is not WeChat\'s (an HTML page with HTTP 200) instead of calling it WeChat error 0', () =>
+		withOwnWeChat(async (wechat, { store, credential }) => {
+			wechat.addFault({ path: '/cgi-bin/stable_token', httpStatus: 200 });
+			const result = await runNode({ store, credential, parameters: temporary() });
+			expect(result.error?.name).toBe('NodeApiError');
+			expect(result.error?.message).toBe('Could not get a WeChat access token: the answer held no access_token');
+			expect(result.error?.description).toContain('API base URL');
+		}));
+
+	it.each([89503, 40164, 40125])('asks for a token once per execution when WeChat refuses it with %i, and fails every item with that answer', (errcode) =>
+		withOwnWeChat(async (wechat, { store, credential }) => {
+			wechat.addFault({ path: '/cgi-bin/stable_token', errcode });
+			const result = await runNode({ store, credential, continueOnFail: true, items: items(20), parameters: temporary({ options: { concurrency: 5 } }) });
+			expect(wechat.requestsTo('/cgi-bin/stable_token')).toHaveLength(1);
+			expect(result.items).toHaveLength(20);
+			for (const item of result.items ?? []) expect(String(item.json.error)).toContain(`WeChat error ${errcode}`);
+		}));
+
+	it('still asks again after a busy answer (-1): that one is transient', () =>
+		withOwnWeChat(async (wechat, { store, credential }) => {
+			wechat.addFault({ path: '/cgi-bin/stable_token', errcode: -1, times: 1 });
+			const result = await runNode({ store, credential, items: items(3), parameters: temporary() });
+			expect(result.error).toBeUndefined();
+			expect(wechat.requestsTo('/cgi-bin/stable_token')).toHaveLength(2);
+		}));
+});
+
+describe('answers that report success without their data', () => {
+	it.each([
+		['/cgi-bin/qrcode/create', temporary(), 'ticket or url'],
+		['/cgi-bin/qrcode/create', { ...temporary(), qrType: 'permanent' }, 'ticket or url'],
+		['/cgi-bin/shorten/gen', { resource: 'shortLink', operation: 'createShortKey', longData: 'campaign', expireSeconds: 60 }, 'short_key'],
+		['/cgi-bin/shorten/fetch', { resource: 'shortLink', operation: 'resolveShortKey', shortKey: 'abcdefghijklmno' }, 'long_data'],
+	])('%s answering {"errcode":0} alone fails the item instead of outputting an empty result', async (path, parameters, fields) => {
+		const { store, credential } = newCredential();
+		sim.addFault({ path, errcode: 0 });
+		const result = await runNode({ store, credential, parameters });
+		expect(result.error?.name).toBe('NodeApiError');
+		expect(result.error?.message).toBe(`WeChat's answer held no ${fields}`);
+		expect(result.error?.description).toContain('API base URL');
+	});
+});

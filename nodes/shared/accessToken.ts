@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 
+import { retryTiming } from './retryPolicy';
 import { describeWeChatError, isWeChatError } from './weChatErrors';
 
 /** The request shape this module needs; n8n's `helpers.httpRequest` satisfies it. */
@@ -9,6 +10,7 @@ export type JsonPost = (options: {
 	body: Record<string, unknown>;
 	json: true;
 	disableFollowRedirect: true;
+	timeout: number;
 }) => Promise<unknown>;
 
 export interface StableTokenRequest {
@@ -21,7 +23,8 @@ export interface StableTokenRequest {
 
 export class WeChatTokenError extends Error {
 	constructor(
-		readonly errcode: number,
+		/** undefined when the answer held neither a token nor an errcode (not WeChat's answer at all). */
+		readonly errcode: number | undefined,
 		message: string,
 		readonly description: string,
 		/** WeChat's own errmsg (e.g. the caller IP for 40164). */
@@ -89,6 +92,7 @@ async function requestStableToken(
 		json: true,
 		// A 307/308 would re-send the AppSecret to wherever the Location points.
 		disableFollowRedirect: true,
+		timeout: retryTiming.requestTimeoutMs,
 	});
 	if (isWeChatError(response)) {
 		const { message, description } = describeWeChatError(response.errcode, response.errmsg);
@@ -96,7 +100,7 @@ async function requestStableToken(
 	}
 	const { access_token: token, expires_in: expiresIn } = (response ?? {}) as { access_token?: unknown; expires_in?: unknown };
 	if (typeof token !== 'string' || token === '') {
-		throw new WeChatTokenError(0, 'Could not get a WeChat access token: the answer held no access_token', 'Check that the API base URL points to WeChat or to a relay that forwards cgi-bin/stable_token.');
+		throw new WeChatTokenError(undefined, 'Could not get a WeChat access token: the answer held no access_token', 'Check that the API base URL points to WeChat or to a relay that forwards cgi-bin/stable_token.');
 	}
 	return { token, expiresIn: typeof expiresIn === 'number' && Number.isFinite(expiresIn) ? expiresIn : 0 };
 }

@@ -40,6 +40,10 @@ export interface FailureFacts {
 	message?: string;
 	/** Where a redirect pointed (the Location without its query string, which may hold the access token). */
 	redirectTo?: string;
+	/** A ready explanation for the user, when the failure is not WeChat's errcode (e.g. an answer without a token). */
+	description?: string;
+	/** It failed while fetching the access token, so the call itself was never sent. */
+	beforeCall?: boolean;
 }
 
 export function classifyFailure(facts: FailureFacts): FailureKind {

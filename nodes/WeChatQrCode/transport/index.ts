@@ -9,7 +9,7 @@ import type {
 } from 'n8n-workflow';
 import { NodeApiError, sleep } from 'n8n-workflow';
 
-import { normalizeBaseUrl } from '../../shared/accessToken';
+import { normalizeBaseUrl, type WeChatTokenError } from '../../shared/accessToken';
 import { backoffDelayMs, classifyFailure, isRetryable, retryTiming, type FailureFacts } from '../../shared/retryPolicy';
 import {
 	DAILY_QUOTA_ERRCODE,
@@ -34,6 +34,8 @@ export interface ApiCall {
 	body: IDataObject;
 	/** Whether sending it twice is harmless (false for creating permanent QR codes). */
 	idempotent: boolean;
+	/** The text fields WeChat's successful answer always holds; an answer without one is not trusted. */
+	answerFields: readonly string[];
 }
 
 /** A failure that is final for this call, with what WeChat or the network said. */
@@ -66,9 +68,14 @@ function factsFromThrown(error: unknown): FailureFacts {
 	};
 	const outer = (error ?? {}) as Thrown;
 	const inner = (outer.cause ?? {}) as Thrown;
-	// The credential's preAuthentication failed: keep WeChat's errcode and errmsg (40164 names the IP).
-	const tokenError = [outer, inner].find((e) => e.name === 'WeChatTokenError');
-	if (tokenError) return { errcode: tokenError.errcode, message: tokenError.errmsg };
+	// The credential's preAuthentication failed: keep WeChat's errcode and errmsg (40164 names the IP), or,
+	// for an answer that was not WeChat's, the token fetch's own explanation.
+	const tokenError = [outer, inner].find((e) => e.name === 'WeChatTokenError') as WeChatTokenError | undefined;
+	if (tokenError) {
+		return tokenError.errcode === undefined
+			? { message: tokenError.message, description: tokenError.description }
+			: { errcode: tokenError.errcode, message: tokenError.errmsg };
+	}
 	const httpStatus = Number(outer.httpCode) || inner.response?.status || inner.status || undefined;
 	return {
 		code: inner.code ?? outer.code,
@@ -90,6 +97,12 @@ class WeChatSession {
 	private quotaPause: Promise<void> | null = null;
 
 	private dailyQuotaError: WeChatErrorBody | null = null;
+
+	/**
+	 * A token fetch that failed for good (40164, 40125, 89503, an answer that was not WeChat's…): the
+	 * remaining items fail with it instead of each asking again (89503 would page the administrator again).
+	 */
+	private tokenFailure: CallFailure | null = null;
 
 	/** Once per execution at most: should WeChat hand back the same short-lived token, items go on with it. */
 	private refreshedAhead = false;
@@ -118,6 +131,7 @@ class WeChatSession {
 		let quotaRetries = 0;
 		for (;;) {
 			if (this.dailyQuotaError) return this.dailyQuotaError;
+			if (this.tokenFailure) throw this.tokenFailure;
 			if (this.quotaPause) await this.quotaPause;
 
 			let answer: unknown;
@@ -127,8 +141,8 @@ class WeChatSession {
 				if (!isWeChatError(answer)) return answer;
 				facts = { errcode: answer.errcode, message: answer.errmsg };
 			} catch (error) {
-				facts = factsFromThrown(error);
-				answer = new CallFailure(facts, error);
+				answer = error instanceof CallFailure ? error : new CallFailure(factsFromThrown(error), error);
+				facts = (answer as CallFailure).facts;
 			}
 
 			const kind = classifyFailure(facts);
@@ -144,7 +158,8 @@ class WeChatSession {
 				});
 				continue;
 			}
-			if (isRetryable(kind, call.idempotent) && transientRetries < retryTiming.maxAttempts - 1) {
+			// The call itself was not sent when its token fetch failed, and stable_token may be sent again.
+			if (isRetryable(kind, call.idempotent || facts.beforeCall === true) && transientRetries < retryTiming.maxAttempts - 1) {
 				await sleep(backoffDelayMs(transientRetries));
 				transientRetries++;
 				continue;
@@ -156,6 +171,7 @@ class WeChatSession {
 
 	private async post(ctx: IExecuteFunctions, call: ApiCall): Promise<unknown> {
 		if (this.tokenFetch) await this.tokenFetch.catch(() => undefined);
+		if (this.tokenFailure) throw this.tokenFailure;
 		const data = { ...this.credentials };
 		if (this.expiresSoon(data)) {
 			this.refreshedAhead = true;
@@ -202,6 +218,13 @@ class WeChatSession {
 		if (fetchesToken) this.tokenFetch = request;
 		try {
 			return await request;
+		} catch (error) {
+			// n8n fills `data` with the token once preAuthentication succeeded: without one, the call never left.
+			const beforeCall = fetchesToken && !data.accessToken;
+			const failure = new CallFailure({ ...factsFromThrown(error), beforeCall }, error);
+			// Set before the requests waiting for this fetch resume, so none of them asks again.
+			if (beforeCall && classifyFailure(failure.facts) === 'permanent') this.tokenFailure ??= failure;
+			throw failure;
 		} finally {
 			if (fetchesToken) {
 				if (data.accessToken) {
@@ -299,13 +322,31 @@ export async function weChatApiRequest(this: IExecuteFunctions, call: ApiCall, i
 		if (facts.errcode !== undefined) {
 			throw weChatApiError(this, { errcode: facts.errcode, errmsg: facts.message }, itemIndex, session.secrets);
 		}
-		throw transportError(this, facts, itemIndex, session.secrets, call.idempotent);
+		if (facts.description !== undefined) {
+			throw new NodeApiError(this.getNode(), {} as JsonObject, {
+				message: redactSecrets(facts.message ?? 'WeChat call failed', session.secrets),
+				description: facts.description,
+				itemIndex,
+			});
+		}
+		throw transportError(this, facts, itemIndex, session.secrets, call.idempotent || facts.beforeCall === true);
 	}
 	if (isWeChatError(response)) throw weChatApiError(this, response, itemIndex, session.secrets);
 	if (typeof response !== 'object' || response === null) {
 		throw new NodeApiError(this.getNode(), {} as JsonObject, {
 			message: 'WeChat answered with something other than JSON',
 			description: 'Check the API base URL in the credential.',
+			itemIndex,
+		});
+	}
+	const missing = call.answerFields.filter((field) => {
+		const value = (response as IDataObject)[field];
+		return typeof value !== 'string' || value === '';
+	});
+	if (missing.length > 0) {
+		throw new NodeApiError(this.getNode(), {} as JsonObject, {
+			message: `WeChat's answer held no ${missing.join(' or ')}`,
+			description: `The answer to ${call.endpoint} reported success without ${missing.map((field) => `"${field}"`).join(' and ')}, which WeChat always sends. Check the API base URL in the credential: it must point to WeChat, or to a relay that passes WeChat's answers on unchanged.`,
 			itemIndex,
 		});
 	}

@@ -103,7 +103,7 @@ export async function execute(this: IExecuteFunctions, itemIndex: number): Promi
 	const response = await weChatApiRequest.call(
 		this,
 		// A repeated temporary code is harmless; a repeated permanent one would use up the account's 100,000.
-		{ endpoint: '/cgi-bin/qrcode/create', body: request.body as unknown as IDataObject, idempotent: qrType === 'temporary' },
+		{ endpoint: '/cgi-bin/qrcode/create', body: request.body as unknown as IDataObject, idempotent: qrType === 'temporary', answerFields: ['ticket', 'url'] },
 		itemIndex,
 	);
 	const ticket = String(response.ticket);

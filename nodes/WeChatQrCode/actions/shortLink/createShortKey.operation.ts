@@ -34,7 +34,7 @@ export async function execute(this: IExecuteFunctions, itemIndex: number): Promi
 	const longData = validateLongData(this.getNodeParameter('longData', itemIndex));
 	const { min, max } = LIMITS.shortKeyExpireSeconds;
 	const expireSeconds = integerInRange('expireSeconds', this.getNodeParameter('expireSeconds', itemIndex), min, max);
-	const response = await weChatApiRequest.call(this, { endpoint: '/cgi-bin/shorten/gen', body: { long_data: longData, expire_seconds: expireSeconds }, idempotent: true }, itemIndex);
+	const response = await weChatApiRequest.call(this, { endpoint: '/cgi-bin/shorten/gen', body: { long_data: longData, expire_seconds: expireSeconds }, idempotent: true, answerFields: ['short_key'] }, itemIndex);
 	return {
 		json: {
 			shortKey: response.short_key as string,

@@ -22,7 +22,7 @@ export const description: INodeProperties[] = [
 
 export async function execute(this: IExecuteFunctions, itemIndex: number): Promise<INodeExecutionData> {
 	const shortKey = validateShortKey(this.getNodeParameter('shortKey', itemIndex));
-	const response = await weChatApiRequest.call(this, { endpoint: '/cgi-bin/shorten/fetch', body: { short_key: shortKey }, idempotent: true }, itemIndex);
+	const response = await weChatApiRequest.call(this, { endpoint: '/cgi-bin/shorten/fetch', body: { short_key: shortKey }, idempotent: true, answerFields: ['long_data'] }, itemIndex);
 	const createTime = Number(response.create_time);
 	const remaining = Number(response.expire_seconds);
 	return {

@@ -48,7 +48,7 @@ export async function execute(this: IExecuteFunctions, itemIndex: number): Promi
 
 	// WeChat answers either the long URL unchanged (the documented behaviour) or 45103 (seen since 2023).
 	const shortUrl = await weChatApiRequest
-		.call(this, { endpoint: '/cgi-bin/shorturl', body: { action: 'long2short', long_url: longUrl }, idempotent: true }, itemIndex)
+		.call(this, { endpoint: '/cgi-bin/shorturl', body: { action: 'long2short', long_url: longUrl }, idempotent: true, answerFields: [] }, itemIndex)
 		.then(
 			(response) => (typeof response.short_url === 'string' ? response.short_url : longUrl),
 			(error: NodeApiError) => {
