@@ -104,6 +104,29 @@ describe('Create QR Ticket', () => {
 		expect(sim.requestsTo('/cgi-bin/qrcode/create')).toHaveLength(2);
 	});
 
+	it('with On Error "Continue (using error output)", sends the failed items to the error output', async () => {
+		const { store, credential } = newCredential();
+		sim.addFault({ path: '/cgi-bin/qrcode/create', errcode: 48001, times: 1 });
+		const result = await runNode({
+			store,
+			credential,
+			onError: 'continueErrorOutput',
+			items: [{ json: { channel: 'store_1' } }, { json: { channel: '' } }, { json: { channel: 'store_3' } }, { json: { channel: 'store_4' } }],
+			parameters: createTicket({ qrType: 'temporary', sceneType: 'string', sceneStr: '={{ $json.channel }}', expireSeconds: 600, options: { concurrency: 1 } }),
+		});
+		expect(result.error).toBeUndefined();
+		const [succeeded, failed] = result.outputs ?? [];
+		// Item 0 met WeChat's 48001, item 1 an empty scene; items 2 and 3 went through.
+		expect(succeeded.map((item) => [item.pairedItem, item.json.scene])).toEqual([
+			[{ item: 2 }, 'store_3'],
+			[{ item: 3 }, 'store_4'],
+		]);
+		expect(failed.map((item) => item.pairedItem)).toEqual([{ item: 0 }, { item: 1 }]);
+		// n8n's names for an error item; it adds the input item's fields when the node has a predecessor.
+		expect(failed[0].json).toEqual({ error: 'WeChat error 48001: API unauthorized', details: expect.stringContaining('Service Account') });
+		expect(failed[1].json).toEqual({ error: 'sceneStr must be 1 to 64 characters long; got 0 characters', details: 'Fix the "sceneStr" parameter of this item.' });
+	});
+
 	it('stops at the first invalid item without Continue On Fail, with a NodeOperationError', async () => {
 		const { store, credential } = newCredential();
 		const result = await runNode({ store, credential, parameters: createTicket({ qrType: 'temporary', sceneType: 'string', sceneStr: 'x'.repeat(65), expireSeconds: 600 }) });

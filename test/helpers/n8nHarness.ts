@@ -230,6 +230,8 @@ export interface RunNodeOptions {
 	parameters: INode['parameters'];
 	items?: INodeExecutionData[];
 	continueOnFail?: boolean;
+	/** n8n's "On Error" setting; overrides `continueOnFail` (which picks continueRegularOutput). */
+	onError?: INode['onError'];
 	type?: string;
 }
 
@@ -237,6 +239,8 @@ export interface NodeRunResult {
 	run: IRun;
 	/** The node's output items (first output), or undefined when the node failed. */
 	items: INodeExecutionData[] | undefined;
+	/** Every output of the node (with onError continueErrorOutput, the second one is the error output). */
+	outputs: INodeExecutionData[][] | undefined;
 	/** The node's error when it failed as a whole. */
 	error: (Error & { description?: string; httpCode?: string; context?: IDataObject }) | undefined;
 }
@@ -273,6 +277,7 @@ let executionCounter = 0;
 
 /** Executes one node of this package as the first node of a workflow, fed with `items`. */
 export async function runNode(options: RunNodeOptions): Promise<NodeRunResult> {
+	const onError = options.onError ?? (options.continueOnFail ? 'continueRegularOutput' : 'stopWorkflow');
 	const node: INode = {
 		id: 'node-under-test',
 		name: 'Node Under Test',
@@ -281,8 +286,8 @@ export async function runNode(options: RunNodeOptions): Promise<NodeRunResult> {
 		position: [0, 0],
 		parameters: options.parameters,
 		credentials: { weChatOfficialAccountApi: options.credential },
-		continueOnFail: options.continueOnFail ?? false,
-		onError: options.continueOnFail ? 'continueRegularOutput' : 'stopWorkflow',
+		continueOnFail: onError !== 'stopWorkflow',
+		onError,
 	};
 	const workflow = new Workflow({ id: 'wf-test', nodes: [node], connections: {}, nodeTypes, active: false });
 
@@ -328,6 +333,7 @@ export async function runNode(options: RunNodeOptions): Promise<NodeRunResult> {
 	return {
 		run,
 		items: nodeRun?.data?.main?.[0] ?? undefined,
+		outputs: (nodeRun?.data?.main as INodeExecutionData[][] | undefined) ?? undefined,
 		error: (nodeRun?.error ?? run.data.resultData.error) as NodeRunResult['error'],
 	};
 }

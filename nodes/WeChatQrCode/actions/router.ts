@@ -44,6 +44,7 @@ export async function router(this: IExecuteFunctions): Promise<INodeExecutionDat
 	const results: Array<INodeExecutionData | undefined> = new Array(items.length);
 	const failures = new Map<number, NodeApiError | NodeOperationError>();
 	const continueOnFail = this.continueOnFail();
+	const toErrorOutput = this.getNode().onError === 'continueErrorOutput';
 	let next = 0;
 
 	const runItem = async (itemIndex: number): Promise<void> => {
@@ -62,8 +63,11 @@ export async function router(this: IExecuteFunctions): Promise<INodeExecutionDat
 				failures.set(itemIndex, nodeError);
 				return;
 			}
+			// n8n sends an item to the error output ("Continue (using error output)") only when its keys are
+			// among error, message and details; it would replace a json holding more with the bare message.
+			const description = nodeError.description ?? null;
 			results[itemIndex] = {
-				json: { error: nodeError.message, description: nodeError.description ?? null },
+				json: toErrorOutput ? { error: nodeError.message, details: description } : { error: nodeError.message, description },
 				pairedItem: { item: itemIndex },
 			};
 		}
