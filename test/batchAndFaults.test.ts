@@ -1,3 +1,6 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { retryTiming } from '../nodes/shared/retryPolicy';
@@ -304,5 +307,103 @@ describe('answers that report success without their data', () => {
 		expect(result.error?.name).toBe('NodeApiError');
 		expect(result.error?.message).toBe(`WeChat's answer held no ${fields}`);
 		expect(result.error?.description).toContain('API base URL');
+	});
+});
+
+describe('QR images that break off, are too big, or fail after the code was created', () => {
+	const TICKET = 'gQH47joAAAAAAAAAASxodHRwOi8vd2VpeGluLnFxLmNvbS9xL2taZ2Z3TVRtNzJXV1Brb3ZhYmJJAAIEZ23sUwMEmm3sUw==';
+	const jpeg = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.alloc(4000, 7), Buffer.from([0xff, 0xd9])]);
+	type Answer = (res: http.ServerResponse, request: number) => void;
+
+	/** An image server of its own: `answer` decides what the n-th request (from 1) gets. */
+	async function withImageServer(answer: Answer, run: (mpBaseUrl: string, requests: () => number) => Promise<void>) {
+		let requests = 0;
+		const server = http.createServer((req, res) => {
+			req.resume();
+			answer(res, ++requests);
+		});
+		await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+		try {
+			await run(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, () => requests);
+		} finally {
+			server.closeAllConnections();
+			await new Promise((resolve) => server.close(resolve));
+		}
+	}
+	const getImage = (mpBaseUrl: string, continueOnFail = false) => {
+		const store = new CredentialStore();
+		const credential = store.add('wechat', 'weChatOfficialAccountApi', { appId: sim.appId, appSecret: sim.appSecret, apiBaseUrl: sim.apiBaseUrl, mpBaseUrl });
+		return runNode({ store, credential, continueOnFail, items: [{ json: { ticket: TICKET } }], parameters: { resource: 'qrCode', operation: 'getImage', ticket: '={{ $json.ticket }}', binaryPropertyName: 'data' } });
+	};
+	/** 200 image/jpg and the first 100 bytes, then the connection is reset, or left silent. */
+	const breakOff = (how: 'reset' | 'stall') => (res: http.ServerResponse) => {
+		res.writeHead(200, { 'content-type': 'image/jpg', 'content-length': jpeg.length });
+		res.write(jpeg.subarray(0, 100), () => {
+			if (how === 'reset') setTimeout(() => res.socket?.destroy(), 20);
+		});
+	};
+
+	it.each(['reset', 'stall'] as const)('retries an image whose connection breaks off mid-body (%s) and stores the whole image', (how) => {
+		retryTiming.requestTimeoutMs = 500;
+		return withImageServer(
+			(res, request) => (request === 1 ? breakOff(how)(res) : res.writeHead(200, { 'content-type': 'image/jpg' }).end(jpeg)),
+			async (mpBaseUrl, requests) => {
+				const result = await getImage(mpBaseUrl);
+				expect(result.error).toBeUndefined();
+				expect(result.items?.[0].binary?.data.bytes).toBe(jpeg.length);
+				expect(requests()).toBe(2);
+			},
+		);
+	});
+
+	it('says the download broke off, with a hint, when it does so on every attempt', () =>
+		withImageServer(breakOff('reset'), async (mpBaseUrl, requests) => {
+			const result = await getImage(mpBaseUrl, true);
+			expect(result.items?.[0].json.error).toBe('The QR image download broke off');
+			expect(String(result.items?.[0].json.description)).toContain('QR Image Base URL');
+			expect(requests()).toBe(retryTiming.maxAttempts);
+		}));
+
+	it.each([
+		['declares', true],
+		['does not declare', false],
+	])('refuses an "image" over 2 MB that %s its length, without storing it', (_how, declared) =>
+		withImageServer(
+			(res) => {
+				res.writeHead(200, { 'content-type': 'image/jpeg', ...(declared ? { 'content-length': 64 << 20 } : {}) });
+				const chunk = Buffer.alloc(1 << 20, 0xff);
+				let sent = 0;
+				const pump = (): void => {
+					while (sent < 64 && !res.destroyed) {
+						sent++;
+						if (!res.write(chunk)) return void res.once('drain', pump);
+					}
+					res.end();
+				};
+				pump();
+			},
+			async (mpBaseUrl, requests) => {
+				const result = await getImage(mpBaseUrl, true);
+				expect(result.items?.[0].json.error).toBe('The QR image server sent more than 2 MB');
+				expect(result.items?.[0].binary).toBeUndefined();
+				expect(requests()).toBe(1);
+			},
+		),
+	);
+
+	it('keeps the ticket of a permanent code WeChat created when its image then fails, and says not to run the item again', async () => {
+		const { store, credential } = newCredential();
+		sim.addFault({ path: '/cgi-bin/showqrcode', httpStatus: 502 });
+		const parameters = { resource: 'qrCode', operation: 'createTicket', qrType: 'permanent', sceneType: 'string', sceneStr: '={{ $json.channel }}', options: { downloadImage: true } };
+		const kept = await runNode({ store, credential, continueOnFail: true, items: [{ json: { channel: 'store_042' } }], parameters });
+		const stopped = await runNode({ store, credential, items: [{ json: { channel: 'store_043' } }], parameters });
+
+		const [first, second] = sim.tickets();
+		expect(sim.tickets()).toHaveLength(2);
+		expect(kept.items?.[0].json).toMatchObject({ ticket: first.ticket, url: first.url, scene: 'store_042', error: "The QR code was created, but: WeChat's QR image server failed (HTTP 502)" });
+		expect(String(kept.items?.[0].json.description)).toContain('Do not run this item again');
+		expect(kept.items?.[0].binary).toBeUndefined();
+		expect(stopped.error?.message).toBe("The QR code was created, but: WeChat's QR image server failed (HTTP 502)");
+		expect(stopped.error?.description).toContain(`ticket ${second.ticket}`);
 	});
 });

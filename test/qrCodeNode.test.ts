@@ -160,6 +160,19 @@ describe('Get QR Image', () => {
 		expect(Number(item.json.fileSize)).toBeGreaterThan(500);
 	});
 
+	it('keeps the binary fields the input item already had, in Get QR Image and in Create QR Ticket with its image', async () => {
+		const { store, credential } = newCredential();
+		const logo = { data: Buffer.from('logo-bytes').toString('base64'), mimeType: 'image/png', fileName: 'logo.png' };
+		const created = await runNode({ store, credential, items: [{ json: { channel: 'poster' }, binary: { logo } }], parameters: createTicket({ qrType: 'temporary', sceneType: 'string', sceneStr: '={{ $json.channel }}', expireSeconds: 600, options: { downloadImage: true } }) });
+		expect(Object.keys(created.items?.[0].binary ?? {}).sort()).toEqual(['data', 'logo']);
+		const fetched = await runNode({ store, credential, items: [{ json: { ticket: created.items?.[0].json.ticket }, binary: { logo, qr: logo } }], parameters: { resource: 'qrCode', operation: 'getImage', ticket: '={{ $json.ticket }}', binaryPropertyName: 'qr' } });
+		const binary = fetched.items?.[0].binary ?? {};
+		expect(Object.keys(binary).sort()).toEqual(['logo', 'qr']);
+		// A field of the same name is replaced by the image.
+		expect(binary.qr.mimeType).toBe('image/jpeg');
+		expect(Buffer.from(binary.logo.data, 'base64').toString()).toBe('logo-bytes');
+	});
+
 	it('reports an unknown or expired ticket clearly, per item', async () => {
 		const { store, credential } = newCredential();
 		const created = await runNode({ store, credential, parameters: createTicket({ qrType: 'temporary', sceneType: 'id', sceneId: 9, expireSeconds: 60 }) });

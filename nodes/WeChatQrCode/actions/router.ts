@@ -2,7 +2,7 @@ import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 import { NodeApiError, NodeOperationError } from 'n8n-workflow';
 
 import { InvalidParameterError } from '../helpers/qrCodeRules';
-import { DEFAULT_CONCURRENCY, MAX_CONCURRENCY } from './common';
+import { createdBefore, DEFAULT_CONCURRENCY, MAX_CONCURRENCY } from './common';
 import * as qrCode from './qrCode';
 import * as shortLink from './shortLink';
 
@@ -66,8 +66,9 @@ export async function router(this: IExecuteFunctions): Promise<INodeExecutionDat
 			// n8n sends an item to the error output ("Continue (using error output)") only when its keys are
 			// among error, message and details; it would replace a json holding more with the bare message.
 			const description = nodeError.description ?? null;
+			// What WeChat already created stays in the item (the error output gets it in `details`).
 			results[itemIndex] = {
-				json: toErrorOutput ? { error: nodeError.message, details: description } : { error: nodeError.message, description },
+				json: toErrorOutput ? { error: nodeError.message, details: description } : { ...createdBefore(nodeError), error: nodeError.message, description },
 				pairedItem: { item: itemIndex },
 			};
 		}

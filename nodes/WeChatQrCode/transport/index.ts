@@ -1,6 +1,7 @@
-import type { Readable } from 'node:stream';
+import { pipeline, Transform, type Readable } from 'node:stream';
 
 import type {
+	IBinaryData,
 	ICredentialDataDecryptedObject,
 	IDataObject,
 	IExecuteFunctions,
@@ -353,20 +354,47 @@ export async function weChatApiRequest(this: IExecuteFunctions, call: ApiCall, i
 	return response as IDataObject;
 }
 
-export interface QrImage {
-	/** The image bytes as they arrive, so a batch of images never sits in memory at once. */
-	stream: Readable;
-	mimeType: string;
-}
-
 interface StreamResponse {
 	body: Readable;
 	headers: Record<string, string | string[] | undefined>;
 	statusCode: number;
 }
 
-/** Opens a QR image from showqrcode; it needs no token, and answers 404 for a bad or expired ticket. */
-export async function downloadQrImage(this: IExecuteFunctions, imageUrl: string, itemIndex: number): Promise<QrImage> {
+/** WeChat's QR JPEGs are tens of KB; anything this big is not a QR image (a misconfigured or hostile relay). */
+export const MAX_QR_IMAGE_BYTES = 2 * 1024 * 1024;
+
+function imageTooLargeError(ctx: IExecuteFunctions, itemIndex: number): NodeApiError {
+	return new NodeApiError(ctx.getNode(), {} as JsonObject, {
+		message: `The QR image server sent more than ${MAX_QR_IMAGE_BYTES / 1024 / 1024} MB`,
+		description: 'A WeChat QR image is a few tens of KB, so this is not one. Check the QR Image Base URL in the credential.',
+		itemIndex,
+	});
+}
+
+/**
+ * Passes the image through, failing once it exceeds MAX_QR_IMAGE_BYTES, so it is never stored whole. A
+ * pipeline, not pipe(): a connection that breaks off must fail the store, not leave it waiting.
+ */
+function capped(body: Readable, onTooLarge: () => Error): Readable {
+	let bytes = 0;
+	const limiter = new Transform({
+		transform(chunk: Buffer, _encoding, done) {
+			bytes += chunk.length;
+			if (bytes > MAX_QR_IMAGE_BYTES) done(onTooLarge());
+			else done(null, chunk);
+		},
+	});
+	pipeline(body, limiter, () => undefined);
+	return limiter;
+}
+
+/**
+ * Downloads a QR image from showqrcode (no token needed; 404 for a bad or expired ticket) and streams it into
+ * n8n's binary data (to disk in filesystem mode), so a batch never holds every image. Opening and reading it
+ * are retried together: downloading changes nothing at WeChat, so every transient failure may be repeated,
+ * also one that breaks off in the middle of the image.
+ */
+export async function downloadQrImage(this: IExecuteFunctions, imageUrl: string, fileName: string, itemIndex: number): Promise<IBinaryData> {
 	const options: IHttpRequestOptions = {
 		method: 'GET',
 		url: imageUrl,
@@ -376,44 +404,67 @@ export async function downloadQrImage(this: IExecuteFunctions, imageUrl: string,
 		ignoreHttpStatusErrors: true,
 		timeout: retryTiming.requestTimeoutMs,
 	};
-	let response: StreamResponse | undefined;
-	for (let attempt = 0; !response; attempt++) {
+	for (let attempt = 0; ; attempt++) {
+		const mayRetry = attempt < retryTiming.maxAttempts - 1;
+		let response: StreamResponse;
 		try {
-			const answer = (await this.helpers.httpRequest(options)) as StreamResponse;
-			if (answer.statusCode >= 500 && attempt < retryTiming.maxAttempts - 1) {
-				answer.body.destroy();
-				await sleep(backoffDelayMs(attempt));
-				continue;
-			}
-			response = answer;
+			response = (await this.helpers.httpRequest(options)) as StreamResponse;
 		} catch (error) {
 			const facts = factsFromThrown(error);
-			// Downloading an image changes nothing at WeChat, so every transient failure may be retried.
-			if (classifyFailure(facts) !== 'permanent' && attempt < retryTiming.maxAttempts - 1) {
+			if (classifyFailure(facts) !== 'permanent' && mayRetry) {
 				await sleep(backoffDelayMs(attempt));
 				continue;
 			}
 			throw transportError(this, facts, itemIndex, [], true);
 		}
+		if (response.statusCode >= 500) {
+			response.body.destroy();
+			if (mayRetry) {
+				await sleep(backoffDelayMs(attempt));
+				continue;
+			}
+			// A server fault says nothing about the ticket, which may well be valid: no advice to create a new one.
+			throw new NodeApiError(this.getNode(), { statusCode: response.statusCode } as JsonObject, {
+				message: `WeChat's QR image server failed (HTTP ${response.statusCode})`,
+				description: `It answered HTTP ${response.statusCode} to all ${retryTiming.maxAttempts} attempts, retried with backoff. The ticket may still be valid: get its image again later. If it keeps failing, check the QR Image Base URL in the credential.`,
+				httpCode: String(response.statusCode),
+				itemIndex,
+			});
+		}
+		const contentType = String(response.headers['content-type'] ?? '').toLowerCase();
+		if (response.statusCode < 200 || response.statusCode >= 300 || !contentType.startsWith('image/')) {
+			response.body.destroy();
+			throw invalidTicketError(this, response.statusCode, contentType, itemIndex);
+		}
+		if (Number(response.headers['content-length']) > MAX_QR_IMAGE_BYTES) {
+			response.body.destroy();
+			throw imageTooLargeError(this, itemIndex);
+		}
+		// WeChat labels JPEGs with the non-standard image/jpg; store the standard type so n8n can preview them.
+		const mimeType = contentType.startsWith('image/jpg') ? 'image/jpeg' : contentType.split(';')[0].trim();
+		let binary: IBinaryData;
+		let tooLarge = false;
+		try {
+			const image = capped(response.body, () => {
+				tooLarge = true;
+				return new Error('image too large');
+			});
+			binary = await this.helpers.prepareBinaryData(image, fileName, mimeType);
+		} catch (error) {
+			if (tooLarge) throw imageTooLargeError(this, itemIndex);
+			if (mayRetry) {
+				await sleep(backoffDelayMs(attempt));
+				continue;
+			}
+			throw new NodeApiError(this.getNode(), {} as JsonObject, {
+				message: 'The QR image download broke off',
+				description: `WeChat's image server stopped sending the image in all ${retryTiming.maxAttempts} attempts, retried with backoff (${(error as Error).message}). The ticket may still be valid: get its image again later. If it keeps failing, check the QR Image Base URL in the credential.`,
+				itemIndex,
+			});
+		}
+		if (!binary.bytes) throw invalidTicketError(this, 200, mimeType, itemIndex);
+		return binary;
 	}
-	const contentType = String(response.headers['content-type'] ?? '').toLowerCase();
-	// A server fault says nothing about the ticket, which may well be valid: no advice to create a new one.
-	if (response.statusCode >= 500) {
-		response.body.destroy();
-		throw new NodeApiError(this.getNode(), { statusCode: response.statusCode } as JsonObject, {
-			message: `WeChat's QR image server failed (HTTP ${response.statusCode})`,
-			description: `It answered HTTP ${response.statusCode} to all ${retryTiming.maxAttempts} attempts, retried with backoff. The ticket may still be valid: run this item again later. If it keeps failing, check the MP base URL in the credential.`,
-			httpCode: String(response.statusCode),
-			itemIndex,
-		});
-	}
-	if (response.statusCode < 200 || response.statusCode >= 300 || !contentType.startsWith('image/')) {
-		response.body.destroy();
-		throw invalidTicketError(this, response.statusCode, contentType, itemIndex);
-	}
-	// WeChat labels JPEGs with the non-standard image/jpg; store the standard type so n8n can preview them.
-	const mimeType = contentType.startsWith('image/jpg') ? 'image/jpeg' : contentType.split(';')[0].trim();
-	return { stream: response.body, mimeType };
 }
 
 export function invalidTicketError(ctx: IExecuteFunctions, statusCode: number, contentType: string, itemIndex: number): NodeApiError {

@@ -1,9 +1,9 @@
-import type { IDataObject, IExecuteFunctions, INodeExecutionData, INodeProperties } from 'n8n-workflow';
+import type { IDataObject, IExecuteFunctions, INodeExecutionData, INodeProperties, NodeApiError } from 'n8n-workflow';
 
 import { buildCreateTicketRequest, qrImageUrl, type QrType, type SceneType } from '../../helpers/qrCodeRules';
-import { getBaseUrls, weChatApiRequest } from '../../transport';
-import { optionsCollection } from '../common';
-import { imageFileName, qrImageBinary } from './getImage.operation';
+import { downloadQrImage, getBaseUrls, weChatApiRequest } from '../../transport';
+import { failedAfterCreate, optionsCollection } from '../common';
+import { imageFileName, withImage } from './getImage.operation';
 
 const showFor = { resource: ['qrCode'], operation: ['createTicket'] };
 
@@ -130,9 +130,12 @@ export async function execute(this: IExecuteFunctions, itemIndex: number): Promi
 		},
 	};
 	if (options.downloadImage) {
-		item.binary = {
-			[options.binaryPropertyName || 'data']: await qrImageBinary.call(this, imageUrl, imageFileName(String(request.scene)), itemIndex),
-		};
+		try {
+			const image = await downloadQrImage.call(this, imageUrl, imageFileName(String(request.scene)), itemIndex);
+			item.binary = withImage(this, itemIndex, options.binaryPropertyName || 'data', image);
+		} catch (error) {
+			throw failedAfterCreate(this.getNode(), error as NodeApiError, item.json, itemIndex);
+		}
 	}
 	return item;
 }

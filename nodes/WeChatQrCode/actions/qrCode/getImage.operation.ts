@@ -1,7 +1,7 @@
-import type { IBinaryData, IExecuteFunctions, INodeExecutionData, INodeProperties } from 'n8n-workflow';
+import type { IBinaryData, IBinaryKeyData, IExecuteFunctions, INodeExecutionData, INodeProperties } from 'n8n-workflow';
 
 import { normalizeTicket, qrImageUrl } from '../../helpers/qrCodeRules';
-import { downloadQrImage, getBaseUrls, invalidTicketError } from '../../transport';
+import { downloadQrImage, getBaseUrls } from '../../transport';
 import { optionsCollection } from '../common';
 
 const showFor = { resource: ['qrCode'], operation: ['getImage'] };
@@ -35,12 +35,12 @@ export function imageFileName(label: string): string {
 	return `qrcode-${safe || 'image'}.jpg`;
 }
 
-/** Streams the image into n8n's binary data (to disk in filesystem mode), so a batch never holds every image. */
-export async function qrImageBinary(this: IExecuteFunctions, imageUrl: string, fileName: string, itemIndex: number): Promise<IBinaryData> {
-	const image = await downloadQrImage.call(this, imageUrl, itemIndex);
-	const binary = await this.helpers.prepareBinaryData(image.stream, fileName, image.mimeType);
-	if (!binary.bytes) throw invalidTicketError(this, 200, image.mimeType, itemIndex);
-	return binary;
+/**
+ * The input item's binary fields with the image added (or replacing one of the same name), as n8n's own
+ * download nodes do: a file the item already carried is not dropped.
+ */
+export function withImage(ctx: IExecuteFunctions, itemIndex: number, binaryPropertyName: string, image: IBinaryData): IBinaryKeyData {
+	return { ...ctx.getInputData()[itemIndex]?.binary, [binaryPropertyName]: image };
 }
 
 export async function execute(this: IExecuteFunctions, itemIndex: number): Promise<INodeExecutionData> {
@@ -48,9 +48,9 @@ export async function execute(this: IExecuteFunctions, itemIndex: number): Promi
 	const binaryPropertyName = (this.getNodeParameter('binaryPropertyName', itemIndex) as string) || 'data';
 	const { mpBaseUrl } = await getBaseUrls(this);
 	const imageUrl = qrImageUrl(mpBaseUrl, ticket);
-	const binary = await qrImageBinary.call(this, imageUrl, imageFileName(ticket.slice(0, 16)), itemIndex);
+	const binary = await downloadQrImage.call(this, imageUrl, imageFileName(ticket.slice(0, 16)), itemIndex);
 	return {
 		json: { ticket, imageUrl, mimeType: binary.mimeType, fileSize: binary.bytes ?? null },
-		binary: { [binaryPropertyName]: binary },
+		binary: withImage(this, itemIndex, binaryPropertyName, binary),
 	};
 }
