@@ -64,9 +64,9 @@ export async function router(this: IExecuteFunctions): Promise<INodeExecutionDat
 				return;
 			}
 			// n8n sends an item to the error output ("Continue (using error output)") only when its keys are
-			// among error, message and details; it would replace a json holding more with the bare message.
+			// among error, message and details. On the regular output, what WeChat already created stays in the
+			// item; the error output has it in the description, which names the ticket.
 			const description = nodeError.description ?? null;
-			// What WeChat already created stays in the item (the error output gets it in `details`).
 			results[itemIndex] = {
 				json: toErrorOutput ? { error: nodeError.message, details: description } : { ...createdBefore(nodeError), error: nodeError.message, description },
 				pairedItem: { item: itemIndex },
