@@ -308,6 +308,50 @@ describe('passive replies', () => {
 	});
 });
 
+describe('reply and filter parameters that are not plain text', () => {
+	it('uses a number or an unset value from an expression as text, in the replies and the scene filter', async () => {
+		const server = await trigger({
+			sceneFilter: '={{ 1001 }}',
+			options: { replyText: '={{ 2026 }}', sceneReplies: { reply: [{ scene: '={{ 1001 }}', text: '={{ $vars.UNSET_TEXT }}' }] } },
+		});
+		const click = await sendScanPush(server.url, push({ event: 'CLICK', scene: 'menu_1' }));
+		expect(click).toMatchObject({ status: 200, body: 'success' });
+		// 1001 matches the filter and its row, whose text is empty: no reply. Another scene is filtered out.
+		const matched = await sendScanPush(server.url, push({ event: 'SCAN', scene: '1001' }));
+		expect(matched).toMatchObject({ status: 200, body: 'success' });
+		const other = await sendScanPush(server.url, push({ event: 'SCAN', scene: '1002' }));
+		expect(other).toMatchObject({ status: 200, body: 'success' });
+		expect(server.executions.map(([item]) => item.json.scene)).toEqual(['1001']);
+
+		const unfiltered = await trigger({ options: { replyText: '={{ 2026 }}' } });
+		const reply = await sendScanPush(unfiltered.url, push({ event: 'SCAN', scene: 'any' }));
+		expect(parseWeChatXml(reply.body).Content).toBe('2026');
+	});
+
+	it('a reply expression that fails costs the reply, not the URL check nor the event', async () => {
+		const server = await trigger({ options: { replyText: '={{ $("Coupon").item.json.code }}' } });
+		const verification = await sendUrlVerification(server.url, { token: SERVER_TOKEN, echostr: '77' });
+		expect(verification).toMatchObject({ status: 200, body: '77' });
+		const scan = await sendScanPush(server.url, push({ event: 'SCAN', scene: 'store_1' }));
+		expect(scan).toMatchObject({ status: 200, body: 'success' });
+		expect(server.executions).toHaveLength(1);
+		expect(loggedLines.join('\n')).toContain('WeChat Scan Trigger: the reply could not be built');
+	});
+
+	it('sends no message to a follower who just left', async () => {
+		const server = await trigger({ events: ['scan', 'unsubscribe'], options: { replyText: 'Thanks for scanning {scene}!' } });
+		const response = await sendScanPush(server.url, push({ event: 'unsubscribe' }));
+		expect(response).toMatchObject({ status: 200, body: 'success' });
+		expect(server.executions).toHaveLength(1);
+	});
+
+	it('answers success for a reply made only of characters XML forbids, not an empty text message', async () => {
+		const server = await trigger({ options: { replyText: '\u0007\u0000' } });
+		const response = await sendScanPush(server.url, push({ event: 'SCAN', scene: 's1' }));
+		expect(response).toMatchObject({ status: 200, body: 'success' });
+	});
+});
+
 describe('rejections start no execution', () => {
 	it.each([
 		['a wrong signature (plaintext)', 401, (p: ReturnType<typeof buildScanPush>) => ({ ...p, query: { ...p.query, signature: 'f'.repeat(40) } })],

@@ -18,12 +18,14 @@ import { DEFAULT_MAX_XML_BYTES } from './helpers/xml';
 
 const WEBHOOK_PATH = 'wechat';
 
-interface TriggerOptions {
-	requireEncryption?: boolean;
-	timestampToleranceSeconds?: number;
-	replyText?: string;
-	sceneReplies?: { reply?: SceneReply[] };
+/** The reply options; an expression may give any type, or nothing. */
+interface ReplyOptions {
+	replyText?: unknown;
+	sceneReplies?: { reply?: Array<{ scene?: unknown; text?: unknown }> };
 }
+
+/** A text parameter as text, whatever its expression gave (a number, null for an unset variable…). */
+const asText = (value: unknown): string => (value === undefined || value === null ? '' : String(value));
 
 interface WebhookResponse {
 	status: number;
@@ -223,8 +225,9 @@ export class WeChatScanTrigger implements INodeType {
 			return rejection(500, 'The WeChat credential of this trigger has no Token');
 		}
 
-		const options = this.getNodeParameter('options', {}) as TriggerOptions;
-		const tolerance = options.timestampToleranceSeconds ?? 300;
+		// Only the options a check needs: a reply expression that fails must not stop WeChat's URL check.
+		const toleranceSetting = Number(this.getNodeParameter('options.timestampToleranceSeconds', 300));
+		const tolerance = Number.isFinite(toleranceSetting) ? toleranceSetting : 300;
 		const req = this.getRequestObject();
 
 		if (this.getWebhookName() === 'setup') {
@@ -241,7 +244,7 @@ export class WeChatScanTrigger implements INodeType {
 				token,
 				appId,
 				cipher,
-				requireEncryption: options.requireEncryption === true,
+				requireEncryption: this.getNodeParameter('options.requireEncryption', false) === true,
 				timestampToleranceSeconds: tolerance,
 				maxBodyBytes: DEFAULT_MAX_XML_BYTES,
 				nowSeconds,
@@ -251,14 +254,24 @@ export class WeChatScanTrigger implements INodeType {
 
 		const kind = classifyEvent(opened.message);
 		const events = this.getNodeParameter('events', []) as ScanEventKind[];
-		const filters = parseSceneFilters(this.getNodeParameter('sceneFilter', '') as string);
+		const filters = parseSceneFilters(asText(this.getNodeParameter('sceneFilter', '')));
 		const event = toScanEventOutput(opened.message);
 		if (kind === null || !events.includes(kind) || !matchesSceneFilter(event.scene, filters)) {
 			send(this, { status: 200, body: 'success' });
 			return { noWebhookResponse: true };
 		}
 
-		const replyText = chooseReplyText(event, options.replyText ?? '', options.sceneReplies?.reply ?? []);
+		// No message to a follower who just left; and a reply that cannot be built costs the reply, not the event.
+		let replyText = '';
+		if (kind !== 'unsubscribe') {
+			try {
+				const options = this.getNodeParameter('options', {}) as ReplyOptions;
+				const sceneReplies: SceneReply[] = (options.sceneReplies?.reply ?? []).map((row) => ({ scene: asText(row.scene), text: asText(row.text) }));
+				replyText = chooseReplyText(event, asText(options.replyText), sceneReplies);
+			} catch (error) {
+				this.logger.warn(`WeChat Scan Trigger: the reply could not be built, so WeChat gets "success" and the workflow still starts: ${(error as Error).message}`);
+			}
+		}
 		const reply = buildPassiveReply(opened, replyText, { nowSeconds });
 		const contentType = reply === 'success' ? 'text/plain; charset=utf-8' : 'application/xml; charset=utf-8';
 

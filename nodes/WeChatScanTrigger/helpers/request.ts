@@ -17,7 +17,7 @@ import { WeChatCipher, WeChatCryptoError } from './crypto';
 import type { DecryptedWithKeyInfo, WeChatKeySlot } from './crypto';
 import type { WeChatMessage } from './events';
 import { verifyMsgSignature, verifySignature, weChatSignature } from './signature';
-import { buildEncryptedReplyXml, buildTextReplyXml, parseWeChatXml, WeChatXmlError } from './xml';
+import { buildEncryptedReplyXml, buildTextReplyXml, parseWeChatXml, WeChatXmlError, withoutXmlIllegalCharacters } from './xml';
 
 export interface WeChatPushConfig {
 	token: string;
@@ -261,7 +261,8 @@ export function buildPassiveReply(
 	content: string,
 	options: PassiveReplyOptions,
 ): string {
-	if (content === '') return 'success';
+	// Characters XML forbids are dropped from the reply: nothing left is no reply.
+	if (withoutXmlIllegalCharacters(content) === '') return 'success';
 	const now = Math.floor(options.nowSeconds());
 	const replyXml = buildTextReplyXml({
 		toUserName: opened.message.FromUserName ?? '',

@@ -176,9 +176,13 @@ function flattenRoot(document: Record<string, unknown>): Record<string, string> 
 // eslint-disable-next-line no-control-regex
 const XML_ILLEGAL_CHARACTERS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/g;
 
+export function withoutXmlIllegalCharacters(value: string): string {
+	return value.replace(XML_ILLEGAL_CHARACTERS, '');
+}
+
 /** One or more CDATA sections; a `]]>` in the value is split across two sections. */
 export function cdata(value: string): string {
-	const clean = value.replace(XML_ILLEGAL_CHARACTERS, '');
+	const clean = withoutXmlIllegalCharacters(value);
 	const escaped = clean.indexOf(']]>') === -1 ? clean : clean.split(']]>').join(']]]]><![CDATA[>');
 	return `<![CDATA[${escaped}]]>`;
 }
