@@ -18,8 +18,10 @@ import { DEFAULT_MAX_XML_BYTES } from './helpers/xml';
 
 const WEBHOOK_PATH = 'wechat';
 
-/** The reply options; an expression may give any type, or nothing. */
-interface ReplyOptions {
+/** The options; an expression may give any type, or nothing. */
+interface TriggerOptions {
+	requireEncryption?: unknown;
+	timestampToleranceSeconds?: unknown;
 	replyText?: unknown;
 	sceneReplies?: { reply?: Array<{ scene?: unknown; text?: unknown }> };
 }
@@ -225,8 +227,20 @@ export class WeChatScanTrigger implements INodeType {
 			return rejection(500, 'The WeChat credential of this trigger has no Token');
 		}
 
-		// Only the options a check needs: a reply expression that fails must not stop WeChat's URL check.
-		const toleranceSetting = Number(this.getNodeParameter('options.timestampToleranceSeconds', 300));
+		// A reply expression that fails must not stop WeChat's URL check nor an event: then only the options
+		// the checks need are read, and the event gets no reply.
+		let options: TriggerOptions;
+		let replyFailure: Error | undefined;
+		try {
+			options = this.getNodeParameter('options', {}) as TriggerOptions;
+		} catch (error) {
+			replyFailure = error as Error;
+			options = {
+				timestampToleranceSeconds: this.getNodeParameter('options.timestampToleranceSeconds', 300),
+				requireEncryption: this.getNodeParameter('options.requireEncryption', false),
+			};
+		}
+		const toleranceSetting = Number(options.timestampToleranceSeconds ?? 300);
 		const tolerance = Number.isFinite(toleranceSetting) ? toleranceSetting : 300;
 		const req = this.getRequestObject();
 
@@ -244,7 +258,7 @@ export class WeChatScanTrigger implements INodeType {
 				token,
 				appId,
 				cipher,
-				requireEncryption: this.getNodeParameter('options.requireEncryption', false) === true,
+				requireEncryption: options.requireEncryption === true,
 				timestampToleranceSeconds: tolerance,
 				maxBodyBytes: DEFAULT_MAX_XML_BYTES,
 				nowSeconds,
@@ -263,14 +277,11 @@ export class WeChatScanTrigger implements INodeType {
 
 		// No message to a follower who just left; and a reply that cannot be built costs the reply, not the event.
 		let replyText = '';
-		if (kind !== 'unsubscribe') {
-			try {
-				const options = this.getNodeParameter('options', {}) as ReplyOptions;
-				const sceneReplies: SceneReply[] = (options.sceneReplies?.reply ?? []).map((row) => ({ scene: asText(row.scene), text: asText(row.text) }));
-				replyText = chooseReplyText(event, asText(options.replyText), sceneReplies);
-			} catch (error) {
-				this.logger.warn(`WeChat Scan Trigger: the reply could not be built, so WeChat gets "success" and the workflow still starts: ${(error as Error).message}`);
-			}
+		if (replyFailure) {
+			this.logger.warn(`WeChat Scan Trigger: the reply could not be built, so WeChat gets "success" and the workflow still starts: ${replyFailure.message}`);
+		} else if (kind !== 'unsubscribe') {
+			const sceneReplies: SceneReply[] = (options.sceneReplies?.reply ?? []).map((row) => ({ scene: asText(row.scene), text: asText(row.text) }));
+			replyText = chooseReplyText(event, asText(options.replyText), sceneReplies);
 		}
 		const reply = buildPassiveReply(opened, replyText, { nowSeconds });
 		const contentType = reply === 'success' ? 'text/plain; charset=utf-8' : 'application/xml; charset=utf-8';
