@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -9,6 +8,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vites
 
 import { startSimulator, type WeChatSimulator } from './simulator';
 import { CredentialStore, loggedLines, runNode, type NodeRunResult } from './helpers/n8nHarness';
+import { readOutputSchema, schemaMismatches } from './helpers/outputSchema';
 
 let sim: WeChatSimulator;
 
@@ -497,14 +497,38 @@ describe('access token', () => {
 });
 
 describe('output schemas for the editor', () => {
-	it.each([
-		['qrCode', 'createTicket', createTicket({ qrType: 'temporary', sceneType: 'id', sceneId: 1, expireSeconds: 600 })],
-		['shortLink', 'createShortKey', { resource: 'shortLink', operation: 'createShortKey', longData: 'x', expireSeconds: 60 }],
-		['shortLink', 'shortenUrl', { resource: 'shortLink', operation: 'shortenUrl', longUrl: 'https://example.com', options: { returnOriginalIfNotShortened: true } }],
-	])('%s/%s lists exactly the fields of its output', async (resource, operation, parameters) => {
-		const schema = JSON.parse(readFileSync(new URL(`../nodes/WeChatQrCode/__schema__/v1.0.0/${resource}/${operation}.json`, import.meta.url), 'utf8')) as { properties: Record<string, unknown> };
-		const { store, credential } = newCredential();
-		const result = await runNode({ store, credential, parameters });
-		expect(Object.keys(schema.properties).sort()).toEqual(Object.keys(result.items?.[0].json ?? {}).sort());
+	/** Each case gets its input item from a real run where it needs one (a ticket, a short key). */
+	const cases: Array<[string, string, string, (run: typeof runNode, creds: ReturnType<typeof newCredential>) => Promise<NodeRunResult>]> = [
+		['qrCode', 'createTicket', 'a temporary numeric scene', (run, creds) => run({ ...creds, parameters: createTicket({ qrType: 'temporary', sceneType: 'id', sceneId: 1, expireSeconds: 600 }) })],
+		['qrCode', 'createTicket', 'a permanent text scene', (run, creds) => run({ ...creds, parameters: createTicket({ qrType: 'permanent', sceneType: 'string', sceneStr: 'store_1' }) })],
+		[
+			'qrCode',
+			'getImage',
+			'an image',
+			async (run, creds) => {
+				const created = await run({ ...creds, parameters: createTicket({ qrType: 'temporary', sceneType: 'string', sceneStr: 'p', expireSeconds: 600 }) });
+				return await run({ ...creds, items: [{ json: { ticket: created.items?.[0].json.ticket } }], parameters: { resource: 'qrCode', operation: 'getImage', ticket: '={{ $json.ticket }}', binaryPropertyName: 'data' } });
+			},
+		],
+		['shortLink', 'createShortKey', 'a key', (run, creds) => run({ ...creds, parameters: { resource: 'shortLink', operation: 'createShortKey', longData: 'x', expireSeconds: 60 } })],
+		[
+			'shortLink',
+			'resolveShortKey',
+			'a key',
+			async (run, creds) => {
+				const created = await run({ ...creds, parameters: { resource: 'shortLink', operation: 'createShortKey', longData: 'campaign data', expireSeconds: 600 } });
+				return await run({ ...creds, items: [{ json: { key: created.items?.[0].json.shortKey } }], parameters: { resource: 'shortLink', operation: 'resolveShortKey', shortKey: '={{ $json.key }}' } });
+			},
+		],
+		['shortLink', 'shortenUrl', 'the URL kept', (run, creds) => run({ ...creds, parameters: { resource: 'shortLink', operation: 'shortenUrl', longUrl: 'https://example.com', options: { returnOriginalIfNotShortened: true } } })],
+	];
+
+	it.each(cases)('%s/%s lists exactly the fields of its output, with their types (%s)', async (resource, operation, _case, produce) => {
+		const schema = readOutputSchema(`nodes/WeChatQrCode/__schema__/v1.0.0/${resource}/${operation}.json`);
+		const result = await produce(runNode, newCredential());
+		expect(result.error).toBeUndefined();
+		const output = result.items?.[0].json ?? {};
+		expect(Object.keys(schema.properties ?? {}).sort()).toEqual(Object.keys(output).sort());
+		expect(schemaMismatches(schema, output)).toEqual([]);
 	});
 });

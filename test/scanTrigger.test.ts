@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 
 import { afterEach, describe, expect, it } from 'vitest';
 
 import { buildScanPush, openEncryptedReply, sendScanPush, sendUrlVerification, type ScanPushOptions } from './simulator/push';
 import { CredentialStore, loggedLines } from './helpers/n8nHarness';
+import { readOutputSchema, schemaMismatches } from './helpers/outputSchema';
 import { createTrigger, inMemoryResponse, startTriggerServer, type TriggerServer } from './helpers/webhookHarness';
 import { parseWeChatXml } from '../nodes/WeChatScanTrigger/helpers/xml';
 import { CREDENTIAL_REUSE_MS } from '../nodes/WeChatScanTrigger/helpers/triggerState';
@@ -475,10 +475,16 @@ describe('reading the credential', () => {
 });
 
 describe('output schema for the editor', () => {
-	it('lists exactly the fields of an event item', async () => {
-		const schema = JSON.parse(readFileSync(new URL('../nodes/WeChatScanTrigger/__schema__/v1.0.0.json', import.meta.url), 'utf8')) as { properties: Record<string, unknown> };
-		const server = await trigger();
-		await sendScanPush(server.url, push({ event: 'SCAN', scene: 'schema' }));
-		expect(Object.keys(schema.properties).sort()).toEqual(Object.keys(server.executions[0][0].json).sort());
+	it.each([
+		['a SCAN with a text scene', push({ event: 'SCAN', scene: 'schema' })],
+		['a SCAN with a numeric scene', push({ event: 'SCAN', scene: '1001' })],
+		['a plain follow, without scene or ticket', push({ mode: 'safe', event: 'subscribe' })],
+	])('lists exactly the fields of an event item, with their types: %s', async (_case, options) => {
+		const schema = readOutputSchema('nodes/WeChatScanTrigger/__schema__/v1.0.0.json');
+		const server = await trigger({ events: ['subscribeScene', 'scan', 'subscribe'] });
+		await sendScanPush(server.url, options);
+		const output = server.executions[0][0].json;
+		expect(Object.keys(schema.properties ?? {}).sort()).toEqual(Object.keys(output).sort());
+		expect(schemaMismatches(schema, output)).toEqual([]);
 	});
 });
