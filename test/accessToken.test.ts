@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 
-import { fetchStableAccessToken, FORCE_REFRESH_INTERVAL_MS, FORCE_REFRESHES_PER_DAY, TOKEN_REUSE_MS, WeChatTokenError, type JsonPost, type StableTokenRequest } from '../nodes/shared/accessToken';
+import { fetchStableAccessToken, FORCE_REFRESH_INTERVAL_MS, FORCE_REFRESHES_PER_DAY, sharedFetchCount, TOKEN_REUSE_MS, WeChatTokenError, type JsonPost, type StableTokenRequest } from '../nodes/shared/accessToken';
 
 interface Call {
 	appid: unknown;
@@ -174,5 +174,44 @@ describe('fetchStableAccessToken: one stable_token call per account and process'
 		expect(calls).toHaveLength(4);
 		calls.forEach((call, i) => call.answer({ access_token: `TOKEN-${i}`, expires_in: 7200 }));
 		expect((await Promise.all(fetches)).map((fetched) => fetched.token)).toEqual(['TOKEN-0', 'TOKEN-1', 'TOKEN-2', 'TOKEN-3']);
+	});
+});
+
+describe('fetchStableAccessToken: callers refused the same token, and what stays in memory', () => {
+	it('two executions refused the same token while another was fetching: both join one refetch and get the new token', async () => {
+		const forceFlags: boolean[] = [];
+		// WeChat keeps handing back T in normal mode; a forced refresh issues T2.
+		const post: JsonPost = async (options) => {
+			forceFlags.push(options.body.force_refresh === true);
+			await new Promise((resolve) => setTimeout(resolve, 20));
+			return { access_token: options.body.force_refresh === true ? 'T2' : 'T', expires_in: 7200 };
+		};
+		const request = { apiBaseUrl: 'http://127.0.0.1:1', appId: 'wxrace1', appSecret: 'secret-race' };
+		const x = fetchStableAccessToken(post, request);
+		const a = fetchStableAccessToken(post, { ...request, rejectedAccessToken: 'T' });
+		const b = fetchStableAccessToken(post, { ...request, rejectedAccessToken: 'T' });
+		const [, fromA, fromB] = await Promise.all([x, a, b]);
+		expect([fromA.token, fromB.token]).toEqual(['T2', 'T2']);
+		// X's fetch, then one refetch for A and B together, which forces the refresh.
+		expect(forceFlags).toEqual([false, false, true]);
+	});
+
+	it('keeps nothing for an account once its token can no longer be handed out', async () => {
+		// An hour ahead of the real clock, so the fetches of the tests above have expired too.
+		let clock = Date.now() + 3_600_000;
+		const now = () => clock;
+		let calls = 0;
+		const post: JsonPost = async () => ({ access_token: `T${++calls}`, expires_in: 7200 });
+		const rotated = (i: number) => ({ apiBaseUrl: 'http://127.0.0.1:1', appId: 'wxgrowth', appSecret: `rotated-secret-${i}` });
+		// 2,000 AppSecret rotations over the life of one process, each long past its minute of reuse.
+		for (let i = 0; i < 2_000; i++) {
+			await fetchStableAccessToken(post, rotated(i), now);
+			clock += TOKEN_REUSE_MS + 1_000;
+		}
+		expect(sharedFetchCount()).toBeLessThanOrEqual(1);
+		// Within its minute a token is still handed out without a call.
+		clock -= 2_000;
+		await fetchStableAccessToken(post, rotated(1_999), now);
+		expect(calls).toBe(2_000);
 	});
 });

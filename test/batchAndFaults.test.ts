@@ -285,6 +285,19 @@ describe('token fetch faults', () => {
 			for (const item of result.items ?? []) expect(String(item.json.error)).toContain(`WeChat error ${errcode}`);
 		}));
 
+	it('recovers from a token another system invalidated when the first refetch meets a connection reset', () =>
+		withOwnWeChat(async (wechat, { store, credential }) => {
+			const parameters = { ...temporary(), options: { concurrency: 2 } };
+			await runNode({ store, credential, parameters });
+			wechat.reset();
+			wechat.invalidateStableToken();
+			// Both items meet 40001; the first refetch is reset while the second item waits for it.
+			wechat.addFault({ path: '/cgi-bin/stable_token', drop: true, delayMs: 300, times: 1 });
+			const result = await runNode({ store, credential, continueOnFail: true, items: items(2), parameters });
+			expect(result.items?.map((item) => item.json.error)).toEqual([undefined, undefined]);
+			expect(result.items?.map((item) => item.json.scene)).toEqual(['item_0', 'item_1']);
+		}));
+
 	it('still asks again after a busy answer (-1): that one is transient', () =>
 		withOwnWeChat(async (wechat, { store, credential }) => {
 			wechat.addFault({ path: '/cgi-bin/stable_token', errcode: -1, times: 1 });

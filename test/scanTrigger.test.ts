@@ -211,6 +211,28 @@ describe('scan events', () => {
 // WeChat hangs up after 5 s without an answer and sends the push again, possibly while n8n is still
 // storing the execution of the first delivery (a slow database). n8n answers that first delivery later,
 // into the closed connection.
+describe('many trigger nodes in one process', () => {
+	it('a re-send to a busy trigger starts no second execution, however many other triggers the process serves', async () => {
+		const store = new CredentialStore();
+		const credential = store.add('cred', 'weChatOfficialAccountApi', { appId: APP_ID, appSecret: 'unused-here', token: SERVER_TOKEN, encodingAESKey: AES_KEY });
+		const request = (openId: string, scene: string) => {
+			const built = buildScanPush(push({ event: 'SCAN', scene, openId }));
+			return { method: 'POST' as const, query: built.query, rawBody: Buffer.from(built.body) };
+		};
+		const busy = createTrigger({ store, credential, nodeId: 'busy-trigger' });
+		const first = request('o_busy_user', 'busy');
+		expect((await busy.invoke(first)).execution).toHaveLength(1);
+		// 300 other WeChat Scan Trigger nodes (other workflows or accounts) get one push each.
+		for (let i = 0; i < 300; i++) {
+			const other = createTrigger({ store, credential, nodeId: `other-trigger-${i}` });
+			expect((await other.invoke(request(`o_user_${i}`, `s${i}`))).status).toBe(200);
+		}
+		const resent = await busy.invoke(first);
+		expect(resent.status).toBe(200);
+		expect(resent.execution).toBeUndefined();
+	});
+});
+
 describe('a re-send while n8n is still storing the first delivery', () => {
 	function slowStore() {
 		const store = new CredentialStore();

@@ -133,6 +133,18 @@ interface SharedFetch {
  */
 const sharedFetches = new Map<string, SharedFetch>();
 
+/** How many accounts' fetches this process holds (for diagnostics and tests). */
+export function sharedFetchCount(): number {
+	return sharedFetches.size;
+}
+
+/** Drops fetches that can no longer be handed out, so every AppSecret a process ever saw does not stay. */
+function forgetExpiredFetches(at: number): void {
+	for (const [key, fetch] of sharedFetches) {
+		if (fetch.fetched !== undefined && at >= fetch.reusableUntil) sharedFetches.delete(key);
+	}
+}
+
 function accountKey(request: StableTokenRequest): string {
 	const secretHash = createHash('sha256').update(request.appSecret.trim()).digest('hex');
 	return `${normalizeBaseUrl(request.apiBaseUrl)}\n${request.appId.trim()}\n${secretHash}`;
@@ -150,16 +162,19 @@ export async function fetchStableAccessToken(
 	now: () => number = Date.now,
 ): Promise<StableAccessToken> {
 	const key = accountKey(request);
-	const shared = sharedFetches.get(key);
+	forgetExpiredFetches(now());
 	// A token fetched by another execution is good unless it is the very one WeChat just refused. A failed
 	// fetch fails its waiters too: the same call now would fail the same way.
-	if (shared) {
-		if (shared.fetched === undefined) {
-			const fetched = await shared.pending;
-			if (fetched.token !== request.rejectedAccessToken) return fetched;
-		} else if (now() < shared.reusableUntil && shared.fetched.token !== request.rejectedAccessToken) {
-			return shared.fetched;
+	for (let shared = sharedFetches.get(key); shared; ) {
+		if (shared.fetched !== undefined) {
+			if (now() < shared.reusableUntil && shared.fetched.token !== request.rejectedAccessToken) return shared.fetched;
+			break;
 		}
+		const fetched = await shared.pending;
+		if (fetched.token !== request.rejectedAccessToken) return fetched;
+		// Another caller refused by the same token may have started the refetch meanwhile: join it.
+		const next = sharedFetches.get(key);
+		shared = next === shared ? undefined : next;
 	}
 
 	const pending = fetchForAccount(post, request, now).then(({ token, expiresIn }) => {

@@ -181,11 +181,11 @@ class WeChatSession {
 		const response = await this.send(ctx, call, data);
 		if (!isStaleTokenError(response)) return response;
 
-		// Someone refreshed since this request left: the new token only needs a replay.
-		if (this.credentials.accessToken !== data.accessToken || this.tokenFetch) {
-			if (this.tokenFetch) await this.tokenFetch.catch(() => undefined);
-			return await this.send(ctx, call, { ...this.credentials });
-		}
+		// Someone refreshed since this request left: the new token only needs a replay. Their refetch may
+		// also have failed in transit, leaving the refused token: then this request asks for its own.
+		if (this.tokenFetch) await this.tokenFetch.catch(() => undefined);
+		if (this.tokenFailure) throw this.tokenFailure;
+		if (this.credentials.accessToken !== data.accessToken) return await this.send(ctx, call, { ...this.credentials });
 		// Refetch once and replay once; the credential hook forces a refresh only if WeChat hands back the
 		// very token it refused. A second refusal is reported, never retried.
 		return await this.send(ctx, call, { ...this.credentials, accessToken: '', rejectedAccessToken: data.accessToken });

@@ -48,17 +48,27 @@ export class UnansweredDeliveries {
 		return this.entries.size;
 	}
 
+	/** Whether no delivery within KEEP_UNANSWERED_MS is waiting for n8n's answer. */
+	isEmpty(): boolean {
+		this.dropExpired(this.now());
+		return this.entries.size === 0;
+	}
+
+	private dropExpired(now: number): void {
+		// Entries are in the order they were added, so the expired ones are at the front.
+		for (const [oldKey, entry] of this.entries) {
+			if (now - entry.at < KEEP_UNANSWERED_MS) break;
+			this.entries.delete(oldKey);
+		}
+	}
+
 	get(key: string): DeliveryResponse | undefined {
 		return this.entries.get(key)?.res;
 	}
 
 	add(key: string, res: DeliveryResponse): void {
 		const now = this.now();
-		// Entries are in the order they were added, so the expired ones are at the front.
-		for (const [oldKey, entry] of this.entries) {
-			if (now - entry.at < KEEP_UNANSWERED_MS) break;
-			this.entries.delete(oldKey);
-		}
+		this.dropExpired(now);
 		this.entries.delete(key);
 		this.entries.set(key, { res, at: now });
 	}

@@ -185,6 +185,12 @@ export class RecentEventCache {
 		return false;
 	}
 
+	/** Whether nothing is remembered within the TTL any more. */
+	isEmpty(): boolean {
+		this.evictExpired(this.now());
+		return this.latest.size === 0;
+	}
+
 	/** Forgets `key`, so that it counts as new again (its queued recording becomes stale). */
 	forget(key: string): void {
 		this.latest.delete(key);

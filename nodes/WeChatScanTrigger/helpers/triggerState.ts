@@ -14,12 +14,23 @@ const ciphers = new Map<string, WeChatCipher>();
 const recentEvents = new Map<string, RecentEventCache>();
 const unansweredDeliveries = new Map<string, UnansweredDeliveries>();
 
-function remember<T>(map: Map<string, T>, key: string, create: () => T): T {
+/**
+ * The entry for `key`, created when missing. A bound keeps a long-running process from growing (key
+ * rotations, deactivated workflows), but only an entry with nothing left in it (`isIdle`) is dropped: a
+ * trigger's memory of recent events must survive however many other triggers the process serves.
+ */
+function remember<T>(map: Map<string, T>, key: string, create: () => T, isIdle: (value: T) => boolean = () => true): T {
 	let value = map.get(key);
 	if (value === undefined) {
 		value = create();
-		// Credentials rarely change; a bound keeps a long-running process from growing on key rotations.
-		if (map.size >= MAX_CACHED) map.delete(map.keys().next().value as string);
+		if (map.size >= MAX_CACHED) {
+			for (const [oldKey, old] of map) {
+				if (isIdle(old)) {
+					map.delete(oldKey);
+					break;
+				}
+			}
+		}
 		map.set(key, value);
 	}
 	return value;
@@ -31,11 +42,11 @@ export function cipherFor(encodingAESKey: string, appId: string, previousEncodin
 }
 
 export function recentEventsFor(triggerId: string): RecentEventCache {
-	return remember(recentEvents, triggerId, () => new RecentEventCache());
+	return remember(recentEvents, triggerId, () => new RecentEventCache(), (events) => events.isEmpty());
 }
 
 export function unansweredDeliveriesFor(triggerId: string): UnansweredDeliveries {
-	return remember(unansweredDeliveries, triggerId, () => new UnansweredDeliveries());
+	return remember(unansweredDeliveries, triggerId, () => new UnansweredDeliveries(), (deliveries) => deliveries.isEmpty());
 }
 
 /** The credential fields a push needs. */
