@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 
 import { buildScanPush, openEncryptedReply, sendScanPush, sendUrlVerification, type ScanPushOptions } from './simulator/push';
 import { CredentialStore, loggedLines } from './helpers/n8nHarness';
@@ -230,6 +230,91 @@ describe('many trigger nodes in one process', () => {
 		const resent = await busy.invoke(first);
 		expect(resent.status).toBe(200);
 		expect(resent.execution).toBeUndefined();
+	});
+});
+
+// A push's query holds its signature, so it can be captured from the network or a proxy's access log and
+// sent again while its timestamp is inside the window (300 s by default on either side of the clock).
+describe('copies of accepted pushes', () => {
+	afterEach(() => {
+		vi.useRealTimers();
+	});
+
+	const triggerNode = (nodeId: string, parameters: Record<string, unknown> = {}) => {
+		const store = new CredentialStore();
+		const credential = store.add('cred', 'weChatOfficialAccountApi', { appId: APP_ID, appSecret: 'unused-here', token: SERVER_TOKEN, encodingAESKey: AES_KEY });
+		return createTrigger({ store, credential, nodeId, parameters: parameters as never });
+	};
+	const asRequest = (built: { query: Record<string, string>; body: string }, body: string = built.body) => ({
+		method: 'POST' as const,
+		query: built.query,
+		rawBody: Buffer.from(body),
+	});
+
+	it.each(['plaintext', 'safe'] as const)('a copy sent minutes later, inside the timestamp window, gets the answer and starts nothing (%s mode)', async (mode) => {
+		vi.useFakeTimers({ toFake: ['Date'] });
+		const signedAt = 1_760_000_000;
+		vi.setSystemTime(signedAt * 1000);
+		const node = triggerNode(`copy-later-${mode}`, { options: { timestampToleranceSeconds: 900 } });
+		const request = asRequest(buildScanPush(push({ mode, event: 'SCAN', scene: 'coupon_1', timestamp: signedAt, createTime: signedAt })));
+		expect((await node.invoke(request)).execution).toHaveLength(1);
+
+		// Far later than WeChat's own re-sends come, but the signed timestamp is still inside the window.
+		vi.setSystemTime((signedAt + 890) * 1000);
+		const copy = await node.invoke(request);
+		expect(copy.status).toBe(200);
+		expect(copy.body).toBe('success');
+		expect(copy.execution).toBeUndefined();
+
+		vi.setSystemTime((signedAt + 901) * 1000);
+		expect((await node.invoke(request)).status).toBe(403);
+	});
+
+	it('refuses a captured plaintext query with another body (401), while WeChat\'s own re-send is still answered', async () => {
+		const node = triggerNode('forged-body');
+		const genuine = buildScanPush(push({ event: 'SCAN', scene: 'poster_1', openId: 'o_genuine_user' }));
+		expect((await node.invoke(asRequest(genuine))).execution).toHaveLength(1);
+
+		const forgedBody = buildScanPush(push({ event: 'SCAN', scene: 'vip_coupon_999', openId: 'o_attacker' })).body;
+		const forged = await node.invoke(asRequest(genuine, forgedBody));
+		expect(forged.status).toBe(401);
+		expect(forged.body).toBe('This signature was already used for another push');
+		expect(forged.execution).toBeUndefined();
+
+		const resent = await node.invoke(asRequest(genuine));
+		expect(resent).toMatchObject({ status: 200, body: 'success' });
+		expect(resent.execution).toBeUndefined();
+	});
+
+	it('refuses a safe-mode query stripped down to plaintext with another body, even without Require Encryption', async () => {
+		const node = triggerNode('downgrade');
+		const genuine = buildScanPush(push({ mode: 'safe', event: 'SCAN', scene: 'poster_2' }));
+		expect((await node.invoke(asRequest(genuine))).execution).toHaveLength(1);
+
+		const { signature, timestamp, nonce } = genuine.query;
+		const forgedBody = buildScanPush(push({ event: 'SCAN', scene: 'vip_coupon_999', openId: 'o_attacker' })).body;
+		const downgraded = await node.invoke({ method: 'POST', query: { signature, timestamp, nonce }, rawBody: Buffer.from(forgedBody) });
+		expect(downgraded.status).toBe(401);
+		expect(downgraded.execution).toBeUndefined();
+	});
+
+	it.each(['plaintext', 'safe'] as const)('refuses a copy sent to another trigger node of the same Token (%s mode)', async (mode) => {
+		const genuine = buildScanPush(push({ mode, event: 'subscribe', scene: 'store_7' }));
+		expect((await triggerNode(`first-node-${mode}`).invoke(asRequest(genuine))).execution).toHaveLength(1);
+
+		const copy = await triggerNode(`other-node-${mode}`).invoke(asRequest(genuine));
+		expect(copy.status).toBe(401);
+		expect(copy.body).toBe('This signed push was already delivered to another trigger');
+		expect(copy.execution).toBeUndefined();
+	});
+
+	it('runs two encrypted pushes that share a timestamp and nonce by chance: each body has its own msg_signature', async () => {
+		const node = triggerNode('shared-nonce');
+		const timestamp = Math.floor(Date.now() / 1000);
+		const first = buildScanPush(push({ mode: 'safe', event: 'SCAN', scene: 'a', openId: 'o_user_a', timestamp, nonce: '1514711492' }));
+		const second = buildScanPush(push({ mode: 'safe', event: 'SCAN', scene: 'b', openId: 'o_user_b', timestamp, nonce: '1514711492' }));
+		expect((await node.invoke(asRequest(first))).execution?.[0].json).toMatchObject({ scene: 'a' });
+		expect((await node.invoke(asRequest(second))).execution?.[0].json).toMatchObject({ scene: 'b' });
 	});
 });
 

@@ -17,6 +17,8 @@ import {
 	toScanEventOutput,
 } from '../nodes/WeChatScanTrigger/helpers/events';
 import { deliveryState, settledDelivery, UnansweredDeliveries } from '../nodes/WeChatScanTrigger/helpers/deliveries';
+import { RecentKeys } from '../nodes/WeChatScanTrigger/helpers/recentKeys';
+import { checkSignedQuery, replayRetentionMs, signedQueryKey, type SignedQueryUse } from '../nodes/WeChatScanTrigger/helpers/replays';
 import { buildPassiveReply, openWeChatPush, verifyUrlRequest } from '../nodes/WeChatScanTrigger/helpers/request';
 import type { OpenedPush, WeChatPushConfig, WeChatQuery } from '../nodes/WeChatScanTrigger/helpers/request';
 import { verifyMsgSignature, verifySignature, weChatSignature } from '../nodes/WeChatScanTrigger/helpers/signature';
@@ -903,6 +905,47 @@ describe('events', () => {
 		expect(cache.size).toBe(10_000);
 		expect(cache.seen('k19999')).toBe(true);
 		expect(cache.seen('k0')).toBe(false);
+	});
+
+	it('keeps the first value of a key, and its retention time only grows', () => {
+		let now = 0;
+		const memory = new RecentKeys<string>({ ttlMs: 60_000, now: () => now });
+		expect(memory.recordFirst('q', 'first')).toBeUndefined();
+		expect(memory.recordFirst('q', 'second')).toBe('first');
+		memory.retainAtLeast(600_000);
+		memory.retainAtLeast(10_000);
+		now = 599_999;
+		expect(memory.recordFirst('q', 'third')).toBe('first');
+		now = 600_000;
+		expect(memory.recordFirst('q', 'fourth')).toBeUndefined();
+		expect(memory.isEmpty()).toBe(false);
+	});
+
+	it('remembers pushes for as long as a copy could pass the timestamp check', () => {
+		expect(replayRetentionMs(300)).toBe(601_000);
+		expect(replayRetentionMs(3_600)).toBe(7_201_000);
+		expect(replayRetentionMs(5)).toBe(60_000); // WeChat's own re-sends still count as such
+		expect(replayRetentionMs(0)).toBe(60_000); // the check is off: copies are recognised for 60 s only
+		expect(replayRetentionMs(Number.NaN)).toBe(60_000);
+	});
+
+	it('accepts a signed query again only as a copy of its push: the same event to the same trigger', () => {
+		const memory = new RecentKeys<SignedQueryUse>();
+		const plain = { timestamp: '1714037059', nonce: '486452656', encrypted: false };
+		const use = { triggerId: 'wf:a', eventKey: 'event:o1:100:SCAN' };
+		const otherEvent = { ...use, eventKey: 'event:o2:100:SCAN' };
+		expect(checkSignedQuery(memory, plain, use)).toEqual({ ok: true, repeated: false });
+		expect(checkSignedQuery(memory, plain, use)).toEqual({ ok: true, repeated: true });
+		expect(checkSignedQuery(memory, plain, otherEvent)).toEqual({ ok: false, reason: 'This signature was already used for another push' });
+		expect(checkSignedQuery(memory, { ...plain, encrypted: true }, otherEvent)).toEqual({ ok: true, repeated: false });
+		for (const encrypted of [false, true]) {
+			expect(checkSignedQuery(memory, { ...plain, encrypted }, { ...use, triggerId: 'wf:b' })).toEqual({
+				ok: false,
+				reason: 'This signed push was already delivered to another trigger',
+			});
+		}
+		expect(checkSignedQuery(memory, { ...plain, nonce: '486452657' }, { ...use, triggerId: 'wf:b' })).toEqual({ ok: true, repeated: false });
+		expect(signedQueryKey(plain)).toBe('1714037059:486452656');
 	});
 
 	it('tells what n8n answered a delivery, and keeps unanswered deliveries for re-sends, bounded in time', async () => {

@@ -13,7 +13,8 @@ import { classifyEvent, dedupeKey, matchesSceneFilter, parseSceneFilters, toScan
 import { chooseReplyText, type SceneReply } from './helpers/reply';
 import { buildPassiveReply, openWeChatPush, verifyUrlRequest } from './helpers/request';
 import { settledDelivery } from './helpers/deliveries';
-import { cipherFor, recentEventsFor, triggerCredential, unansweredDeliveriesFor } from './helpers/triggerState';
+import { checkSignedQuery, replayRetentionMs, signedQueryKey } from './helpers/replays';
+import { cipherFor, recentEventsFor, signedQueriesFor, triggerCredential, unansweredDeliveriesFor } from './helpers/triggerState';
 import { DEFAULT_MAX_XML_BYTES } from './helpers/xml';
 
 const WEBHOOK_PATH = 'wechat';
@@ -167,7 +168,7 @@ export class WeChatScanTrigger implements INodeType {
 						type: 'number',
 						typeOptions: { minValue: 0 },
 						default: 300,
-						description: 'Refuse pushes whose signed timestamp is further than this from the server clock (replays). 0 disables the check.',
+						description: 'Refuse pushes whose signed timestamp is further than this from the server clock. Inside the window a copy of an accepted push starts nothing. 0 disables the check; copies are then recognised for 60 s only.',
 					},
 				],
 			},
@@ -266,6 +267,14 @@ export class WeChatScanTrigger implements INodeType {
 		);
 		if (!opened.ok) return rejection(opened.status, opened.reason);
 
+		// A copy of an accepted push passes the signature and timestamp checks while its timestamp is inside
+		// the window, so its signed query is remembered that long: a copy is answered, never run again.
+		const key = dedupeKey(opened.message);
+		const queryUse = { triggerId, eventKey: key };
+		const signedQueries = signedQueriesFor(token, replayRetentionMs(tolerance));
+		const signedQuery = checkSignedQuery(signedQueries, opened, queryUse);
+		if (!signedQuery.ok) return rejection(401, signedQuery.reason);
+
 		const kind = classifyEvent(opened.message);
 		const events = this.getNodeParameter('events', []) as ScanEventKind[];
 		const filters = parseSceneFilters(asText(this.getNodeParameter('sceneFilter', '')));
@@ -287,11 +296,12 @@ export class WeChatScanTrigger implements INodeType {
 		const contentType = reply === 'success' ? 'text/plain; charset=utf-8' : 'application/xml; charset=utf-8';
 
 		// A WeChat re-send of a push already handed to n8n starts no second execution: it gets the answer n8n
-		// gave the first delivery, or takes its place when n8n could not store it.
+		// gave the first delivery, or takes its place when n8n could not store it. WeChat may sign a re-send
+		// anew, so events are recognised by their key; a later copy of the same request, by its query.
 		const recentEvents = recentEventsFor(triggerId);
 		const unanswered = unansweredDeliveriesFor(triggerId);
-		const key = dedupeKey(opened.message);
-		if (recentEvents.seen(key)) {
+		const seenEvent = recentEvents.seen(key);
+		if (seenEvent || signedQuery.repeated) {
 			const first = unanswered.get(key);
 			let state = first ? await settledDelivery(first) : 'stored';
 			// Another re-send that waited for the same delivery took its place already.
@@ -302,8 +312,10 @@ export class WeChatScanTrigger implements INodeType {
 				send(this, { status: 200, body: reply, contentType });
 				return { noWebhookResponse: true };
 			}
+			// The first delivery's refusal made both memories forget this push: it is this delivery's now.
 			recentEvents.forget(key);
 			recentEvents.seen(key);
+			signedQueries.recordFirst(signedQueryKey(opened), queryUse);
 		}
 		// n8n sends this answer once it has stored the execution (in queue mode: and queued it), so WeChat
 		// sees "success" only for an event n8n holds. When n8n cannot take the event it answers an error
@@ -311,7 +323,10 @@ export class WeChatScanTrigger implements INodeType {
 		const res = this.getResponseObject();
 		unanswered.add(key, res);
 		res.once('finish', () => {
-			if (unanswered.answered(key, res) && res.statusCode !== 200) recentEvents.forget(key);
+			if (unanswered.answered(key, res) && res.statusCode !== 200) {
+				recentEvents.forget(key);
+				signedQueries.forget(signedQueryKey(opened));
+			}
 		});
 		res.setHeader('Content-Type', contentType);
 		return { workflowData: [[{ json: event as unknown as IDataObject }]], webhookResponse: reply };

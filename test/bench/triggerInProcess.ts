@@ -5,8 +5,8 @@
  * `wechat` npm package (node-webot) handling the same bodies through its connect middleware.
  *
  * Every event in a pool is distinct (FromUserName and CreateTime), and the pool is larger than the
- * trigger's retry memory (10,000 keys), so its de-duplication never sees a repeat. Contenders alternate in
- * rounds of a fixed time each; the median round counts.
+ * trigger's memory of accepted pushes (100,000 signed queries; events: 10,000), so neither its replay check
+ * nor its de-duplication ever sees a repeat. Contenders alternate in rounds of a fixed time each; the median round counts.
  */
 import { createDecipheriv, createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
@@ -19,7 +19,7 @@ import type { INodeParameters } from 'n8n-workflow';
 import { CredentialStore } from '../helpers/n8nHarness';
 import { createTrigger } from '../helpers/webhookHarness';
 import type { PushMode } from '../simulator/push';
-import { benchAccount, benchSubscribePush } from './lib/benchAccount';
+import { benchAccount, benchSubscribePush, type BenchAccount } from './lib/benchAccount';
 import { atLeast, median, progress, round, type BenchmarkResult } from './lib/report';
 
 export interface TriggerBenchOptions {
@@ -36,9 +36,13 @@ interface PushEvent {
 	openId: string;
 }
 
+/** The reply contenders sign for an account (Token) of their own: a push accepted by one trigger node is refused at another. */
+type PoolName = Mode | 'safe, replied to';
+
 interface Contender {
 	name: string;
 	mode: Mode;
+	pool: PoolName;
 	/** Handles one event and says whether the outcome was verified (decrypted, parsed, the right sender). */
 	handle: ((event: PushEvent) => boolean) | ((event: PushEvent) => Promise<boolean>);
 	sync: boolean;
@@ -53,18 +57,19 @@ interface Window {
 }
 
 const ACCOUNT = benchAccount('wxbench0000000001');
-const { appId: APP_ID, token: SERVER_TOKEN, encodingAESKey: ENCODING_AES_KEY } = ACCOUNT;
-/** Larger than RecentEventCache's 10,000 entries: a key is evicted before it comes round again. */
-const POOL_SIZE = 12_000;
+const REPLY_ACCOUNT = benchAccount('wxbench0000000002', 'benchReplyToken2026');
+const { token: SERVER_TOKEN, encodingAESKey: ENCODING_AES_KEY } = ACCOUNT;
+/** Larger than the trigger's memory of 100,000 signed queries: a push is forgotten before it comes round again. */
+const POOL_SIZE = 120_000;
 const REPLY_TEXT = 'Welcome! You scanned {scene}.';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 
 /** Distinct events: a fresh OpenID and CreateTime each, signed now so the timestamp window accepts them. */
-function makePool(mode: Mode): PushEvent[] {
+function makePool(mode: Mode, account: BenchAccount = ACCOUNT): PushEvent[] {
 	const baseTime = Math.floor(Date.now() / 1000) - POOL_SIZE;
 	return Array.from({ length: POOL_SIZE }, (_, i) => {
-		const push = benchSubscribePush(ACCOUNT, mode, i, baseTime + i);
+		const push = benchSubscribePush(account, mode, i, baseTime + i);
 		return { query: push.query, rawBody: Buffer.from(push.body, 'utf8'), openId: String(push.fields.FromUserName) };
 	});
 }
@@ -93,13 +98,13 @@ function floorPlain(event: PushEvent): boolean {
 }
 
 // The trigger under test, through n8n-core's WebhookContext (test/helpers/webhookHarness.ts).
-function triggerContender(mode: Mode, options: INodeParameters): (event: PushEvent) => Promise<boolean> {
+function triggerContender(mode: Mode, options: INodeParameters, account: BenchAccount = ACCOUNT): (event: PushEvent) => Promise<boolean> {
 	const store = new CredentialStore();
 	const credential = store.add('bench', 'weChatOfficialAccountApi', {
-		appId: APP_ID,
+		appId: account.appId,
 		appSecret: 'unused-by-the-trigger',
-		token: SERVER_TOKEN,
-		encodingAESKey: ENCODING_AES_KEY,
+		token: account.token,
+		encodingAESKey: account.encodingAESKey,
 	});
 	const trigger = createTrigger({
 		store,
@@ -129,8 +134,8 @@ const wechat = createRequire(__filename)('wechat') as (
 
 let wechatHandlerCalls = 0;
 
-function wechatContender(replyText: string | null, streamBody: boolean): (event: PushEvent) => Promise<boolean> {
-	const middleware = wechat({ token: SERVER_TOKEN, appid: APP_ID, encodingAESKey: ENCODING_AES_KEY }, (req, res) => {
+function wechatContender(replyText: string | null, streamBody: boolean, account: BenchAccount = ACCOUNT): (event: PushEvent) => Promise<boolean> {
+	const middleware = wechat({ token: account.token, appid: account.appId, encodingAESKey: account.encodingAESKey }, (req, res) => {
 		wechatHandlerCalls++;
 		if (req.weixin?.FromUserName !== req.expectedOpenId) {
 			res.statusCode = 599;
@@ -182,27 +187,46 @@ async function runWindow(contender: Contender, pool: PushEvent[], start: number,
 
 export async function benchTriggerInProcess(options: TriggerBenchOptions): Promise<BenchmarkResult> {
 	const contenders: Contender[] = [
-		{ name: 'floor', mode: 'safe', handle: floorSafe, sync: true },
-		{ name: 'trigger', mode: 'safe', handle: triggerContender('safe', {}), sync: false },
-		{ name: 'wechat (req.rawBody)', mode: 'safe', handle: wechatContender(null, false), sync: false },
-		{ name: 'wechat (streamed req)', mode: 'safe', handle: wechatContender(null, true), sync: false },
-		{ name: 'floor', mode: 'plaintext', handle: floorPlain, sync: true },
-		{ name: 'trigger', mode: 'plaintext', handle: triggerContender('plaintext', {}), sync: false },
-		{ name: 'wechat (req.rawBody)', mode: 'plaintext', handle: wechatContender(null, false), sync: false },
-		{ name: 'wechat (streamed req)', mode: 'plaintext', handle: wechatContender(null, true), sync: false },
-		{ name: 'trigger + encrypted reply', mode: 'safe', handle: triggerContender('safe', { replyText: REPLY_TEXT }), sync: false, secondary: true },
-		{ name: 'wechat (req.rawBody) + encrypted reply', mode: 'safe', handle: wechatContender(REPLY_TEXT, false), sync: false, secondary: true },
+		{ name: 'floor', mode: 'safe', pool: 'safe', handle: floorSafe, sync: true },
+		{ name: 'trigger', mode: 'safe', pool: 'safe', handle: triggerContender('safe', {}), sync: false },
+		{ name: 'wechat (req.rawBody)', mode: 'safe', pool: 'safe', handle: wechatContender(null, false), sync: false },
+		{ name: 'wechat (streamed req)', mode: 'safe', pool: 'safe', handle: wechatContender(null, true), sync: false },
+		{ name: 'floor', mode: 'plaintext', pool: 'plaintext', handle: floorPlain, sync: true },
+		{ name: 'trigger', mode: 'plaintext', pool: 'plaintext', handle: triggerContender('plaintext', {}), sync: false },
+		{ name: 'wechat (req.rawBody)', mode: 'plaintext', pool: 'plaintext', handle: wechatContender(null, false), sync: false },
+		{ name: 'wechat (streamed req)', mode: 'plaintext', pool: 'plaintext', handle: wechatContender(null, true), sync: false },
+		{
+			name: 'trigger + encrypted reply',
+			mode: 'safe',
+			pool: 'safe, replied to',
+			handle: triggerContender('safe', { replyText: REPLY_TEXT }, REPLY_ACCOUNT),
+			sync: false,
+			secondary: true,
+		},
+		{
+			name: 'wechat (req.rawBody) + encrypted reply',
+			mode: 'safe',
+			pool: 'safe, replied to',
+			handle: wechatContender(REPLY_TEXT, false, REPLY_ACCOUNT),
+			sync: false,
+			secondary: true,
+		},
 	];
+	const makePools = (): Record<PoolName, PushEvent[]> => ({
+		safe: makePool('safe'),
+		plaintext: makePool('plaintext'),
+		'safe, replied to': makePool('safe', REPLY_ACCOUNT),
+	});
 	const key = (c: Contender) => `${c.name} / ${c.mode}`;
 	const windows = new Map<string, Window[]>(contenders.map((c) => [key(c), []]));
 	const cursor = new Map<string, number>(contenders.map((c) => [key(c), 0]));
 	let executionsChecked = 0;
 
-	const pass = async (pools: Record<Mode, PushEvent[]>, seconds: number, record: boolean, order: Contender[]) => {
+	const pass = async (pools: Record<PoolName, PushEvent[]>, seconds: number, record: boolean, order: Contender[]) => {
 		for (const contender of order) {
 			gc?.();
 			const handlerCallsBefore = wechatHandlerCalls;
-			const window = await runWindow(contender, pools[contender.mode], cursor.get(key(contender)) ?? 0, seconds * 1000);
+			const window = await runWindow(contender, pools[contender.pool], cursor.get(key(contender)) ?? 0, seconds * 1000);
 			cursor.set(key(contender), ((cursor.get(key(contender)) ?? 0) + window.events) % POOL_SIZE);
 			if (contender.name.startsWith('wechat') && wechatHandlerCalls - handlerCallsBefore !== window.events) {
 				throw new Error(`${key(contender)}: ${window.events} events but ${wechatHandlerCalls - handlerCallsBefore} handler calls`);
@@ -213,11 +237,11 @@ export async function benchTriggerInProcess(options: TriggerBenchOptions): Promi
 	};
 
 	progress(`benchmark 3: warm-up, ${options.warmupSeconds} s per contender`);
-	await pass({ safe: makePool('safe'), plaintext: makePool('plaintext') }, options.warmupSeconds, false, contenders);
+	await pass(makePools(), options.warmupSeconds, false, contenders);
 	for (let round = 0; round < options.rounds; round++) {
 		progress(`benchmark 3: round ${round + 1} of ${options.rounds}, ${options.seconds} s per contender`);
 		// Fresh pools keep the signed timestamps inside the trigger's 300 s window on slow machines.
-		const pools = { safe: makePool('safe'), plaintext: makePool('plaintext') };
+		const pools = makePools();
 		const shift = round % contenders.length;
 		await pass(pools, options.seconds, true, [...contenders.slice(shift), ...contenders.slice(0, shift)]);
 	}
@@ -270,7 +294,7 @@ export async function benchTriggerInProcess(options: TriggerBenchOptions): Promi
 
 	const notes = [
 		`${options.rounds} rounds of ${options.seconds} s per contender after a ${options.warmupSeconds} s warm-up each; contenders alternate (the order rotates every round); the table shows the median round and the range. A GC runs before every window${gc ? '' : ' (GC not available: run with --expose-gc)'}.`,
-		`Every event is distinct (FromUserName, CreateTime) and each pool holds ${POOL_SIZE.toLocaleString('en-US')} of them, more than the trigger's 10,000-key retry memory, so de-duplication never short-circuits; every trigger call is checked to start an execution with the right openId (${executionsChecked.toLocaleString('en-US')} checked).`,
+		`Every event is distinct (FromUserName, CreateTime) and each pool holds ${POOL_SIZE.toLocaleString('en-US')} of them, more than the trigger's memory of accepted pushes (100,000 signed queries; 10,000 event keys), so neither the replay check nor de-duplication short-circuits (the reply contenders sign for an account of their own); every trigger call is checked to start an execution with the right openId (${executionsChecked.toLocaleString('en-US')} checked).`,
 		"Trigger: the node's webhook() in n8n-core's WebhookContext via test/helpers/webhookHarness.ts (per request: additional data, WebhookContext, credential read, parameters), answering `success`. Floor: Node crypto + one XMLParser, signature, decrypt (safe mode), parse, nothing else (no padding/AppID/timestamp checks, no size or DOCTYPE guard).",
 		'The trigger reads WeChat-shaped XML in one pass and leaves everything else to fast-xml-parser (validator + parser), so its XML cost is below the floor\'s two XMLParser runs; its other work (n8n context, checks, de-duplication) is on top.',
 		'`wechat` 2.1.0 (node-webot) through `wechat(config, handler)` with mock req/res: every event must reach the handler decrypted with the right FromUserName (handler calls are counted against events). It checks less than the trigger (no timestamp window, AppID, padding, body size or DOCTYPE guard) and parses with xml2js.',

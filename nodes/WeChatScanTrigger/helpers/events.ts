@@ -2,6 +2,7 @@
  * Scan-related WeChat events (protocol notes §5.2, §5.3): classification, scene extraction, scene
  * filters, the trigger's output item and retry de-duplication. Plain functions with no n8n dependency.
  */
+import { RecentKeys } from './recentKeys';
 
 /** A WeChat push as parsed from XML: element names as sent, every value a string. */
 export type WeChatMessage = Record<string, string>;
@@ -121,114 +122,12 @@ export function dedupeKey(message: WeChatMessage): string {
 	return `event:${message.FromUserName ?? ''}:${message.CreateTime ?? ''}:${message.Event ?? ''}`;
 }
 
-export interface RecentEventCacheOptions {
-	/** Default 10,000; the oldest key is evicted beyond it. */
-	maxEntries?: number;
-	/** Default 60 s: WeChat's retries of one push arrive within about 20 s. */
-	ttlMs?: number;
-	/** Milliseconds; injectable for tests. */
-	now?: () => number;
-}
-
-/** One recording of a key; the Map points to the latest, so an older one for the same key is stale. */
-interface Recording {
-	key: string;
-	at: number;
-}
-
-/** Consumed recordings kept at the front of the queue before it is compacted (amortised O(1)). */
-const COMPACT_AFTER = 1024;
-
 /**
- * Bounded, timer-free memory of recently seen keys. Recordings are queued in insertion order with the
- * current time, so expired keys sit at the front and are evicted lazily: amortised O(1) per call.
- * The queue is an array with a moving head, not the Map's own insertion order: V8 keeps a deleted Map
- * entry's slot until the table is rebuilt, so reaching the oldest key of a Map used as a queue walks
- * every slot deleted since. At 10,000 keys that cost over 10 µs per call, and over 100 µs per event in
- * a sustained stream of pushes (measured, benchmark 3).
+ * The trigger's retry memory: event keys seen within the retention time (§5.3; `RecentKeys` holds the rules).
  */
-export class RecentEventCache {
-	private readonly latest = new Map<string, Recording>();
-
-	private queue: Recording[] = [];
-
-	private head = 0;
-
-	private readonly maxEntries: number;
-
-	private readonly ttlMs: number;
-
-	private readonly now: () => number;
-
-	constructor(options: RecentEventCacheOptions = {}) {
-		this.maxEntries = Math.max(1, options.maxEntries ?? 10_000);
-		this.ttlMs = options.ttlMs ?? 60_000;
-		this.now = options.now ?? Date.now;
-	}
-
-	get size(): number {
-		return this.latest.size;
-	}
-
-	/** True when `key` was already seen within the TTL; otherwise records it and returns false. */
+export class RecentEventCache extends RecentKeys<true> {
+	/** True when `key` was already seen within the retention time; otherwise records it and returns false. */
 	seen(key: string): boolean {
-		const now = this.now();
-		this.evictExpired(now);
-		const previous = this.latest.get(key);
-		if (previous !== undefined && now - previous.at < this.ttlMs) return true;
-		// A key recorded again moves to the back: its older recording becomes stale.
-		const recording = { key, at: now };
-		this.latest.set(key, recording);
-		this.queue.push(recording);
-		if (this.latest.size > this.maxEntries) this.evictOldest();
-		this.compact();
-		return false;
-	}
-
-	/** Whether nothing is remembered within the TTL any more. */
-	isEmpty(): boolean {
-		this.evictExpired(this.now());
-		return this.latest.size === 0;
-	}
-
-	/** Forgets `key`, so that it counts as new again (its queued recording becomes stale). */
-	forget(key: string): void {
-		this.latest.delete(key);
-	}
-
-	private isCurrent(recording: Recording): boolean {
-		return this.latest.get(recording.key) === recording;
-	}
-
-	private evictExpired(now: number): void {
-		while (this.head < this.queue.length) {
-			const recording = this.queue[this.head];
-			if (this.isCurrent(recording)) {
-				if (now - recording.at < this.ttlMs) return;
-				this.latest.delete(recording.key);
-			}
-			this.head++;
-		}
-	}
-
-	private evictOldest(): void {
-		while (this.head < this.queue.length) {
-			const recording = this.queue[this.head++];
-			if (this.isCurrent(recording)) {
-				this.latest.delete(recording.key);
-				return;
-			}
-		}
-	}
-
-	private compact(): void {
-		if (this.queue.length - this.head > 2 * this.maxEntries) {
-			// Stale recordings only pile up after the clock went back; drop them so memory stays bounded.
-			this.queue = this.queue.filter((recording, i) => i >= this.head && this.isCurrent(recording));
-			this.head = 0;
-		} else if (this.head >= COMPACT_AFTER && this.head * 2 >= this.queue.length) {
-			this.queue = this.queue.slice(this.head);
-			this.head = 0;
-		}
+		return this.recordFirst(key, true) !== undefined;
 	}
 }

@@ -48,7 +48,14 @@ export interface RejectedPush<Status extends RejectionStatus = RejectionStatus> 
 	reason: string;
 }
 
-export interface OpenedPlainPush {
+/** The signed query values of an accepted push, which replay detection keys on. */
+interface SignedQuery {
+	timestamp: string;
+	/** Also reused for an encrypted reply's envelope by default. */
+	nonce: string;
+}
+
+export interface OpenedPlainPush extends SignedQuery {
 	ok: true;
 	encrypted: false;
 	message: WeChatMessage;
@@ -60,14 +67,12 @@ export interface OpenedPlainPush {
  */
 export type ReplySealer = (replyXml: string, timeStamp: string, nonce: string, random16?: Buffer) => string;
 
-export interface OpenedEncryptedPush {
+export interface OpenedEncryptedPush extends SignedQuery {
 	ok: true;
 	encrypted: true;
 	/** The decrypted message; in compatible mode the unauthenticated plaintext copy is ignored. */
 	message: WeChatMessage;
 	keySlot: WeChatKeySlot;
-	/** The query nonce, reused for the reply envelope by default. */
-	nonce: string;
 	sealReply: ReplySealer;
 }
 
@@ -173,7 +178,7 @@ function openPush(request: WeChatPushRequest, config: WeChatPushConfig): OpenedP
 		}
 		const message = parseXml(rawBody, config.maxBodyBytes, 'Body');
 		if (isRejected(message)) return message;
-		return { ok: true, encrypted: false, message };
+		return { ok: true, encrypted: false, message, timestamp, nonce };
 	}
 	if (mode !== 'aes') return reject(400, 'Unsupported encrypt_type');
 
@@ -206,6 +211,7 @@ function openPush(request: WeChatPushRequest, config: WeChatPushConfig): OpenedP
 		encrypted: true,
 		message,
 		keySlot,
+		timestamp,
 		nonce,
 		sealReply: (replyXml, timeStamp, replyNonce, random16) => {
 			const encrypted = cipher.encrypt(replyXml, random16, keySlot);

@@ -2,17 +2,23 @@
  * Per-process state of the trigger, kept out of the request path's allocations: one cipher per key set
  * (the AES key is derived once, not per push); per trigger node one retry memory, one list of deliveries
  * n8n has not answered yet, and the credential's fields, reused for a second (n8n reads a credential from
- * its database and decrypts it on every call).
+ * its database and decrypts it on every call); per Token the signed queries already accepted.
  */
 import { WeChatCipher } from './crypto';
 import { UnansweredDeliveries } from './deliveries';
 import { RecentEventCache } from './events';
+import { RecentKeys } from './recentKeys';
+import type { SignedQueryUse } from './replays';
 
 const MAX_CACHED = 256;
+
+/** Signed queries kept per Token: a timestamp window of 300 s holds 600 s of pushes, 166 per second. */
+const SIGNED_QUERIES_KEPT = 100_000;
 
 const ciphers = new Map<string, WeChatCipher>();
 const recentEvents = new Map<string, RecentEventCache>();
 const unansweredDeliveries = new Map<string, UnansweredDeliveries>();
+const signedQueries = new Map<string, RecentKeys<SignedQueryUse>>();
 
 /**
  * The entry for `key`, created when missing. A bound keeps a long-running process from growing (key
@@ -43,6 +49,21 @@ export function cipherFor(encodingAESKey: string, appId: string, previousEncodin
 
 export function recentEventsFor(triggerId: string): RecentEventCache {
 	return remember(recentEvents, triggerId, () => new RecentEventCache(), (events) => events.isEmpty());
+}
+
+/**
+ * The signed queries accepted with `token`, by every trigger node of this process, kept at least
+ * `retentionMs`: a push signed with one Token is valid at every trigger that uses it.
+ */
+export function signedQueriesFor(token: string, retentionMs: number): RecentKeys<SignedQueryUse> {
+	const queries = remember(
+		signedQueries,
+		token,
+		() => new RecentKeys<SignedQueryUse>({ maxEntries: SIGNED_QUERIES_KEPT }),
+		(memory) => memory.isEmpty(),
+	);
+	queries.retainAtLeast(retentionMs);
+	return queries;
 }
 
 export function unansweredDeliveriesFor(triggerId: string): UnansweredDeliveries {
