@@ -94,20 +94,28 @@ export class WeChatOfficialAccountApi implements ICredentialType {
 			typeOptions: { password: true },
 			default: 0,
 		},
+		{
+			displayName: 'Access Token AppID',
+			name: 'accessTokenAppId',
+			type: 'hidden',
+			default: '',
+		},
 	];
 
 	// n8n stores what this returns in the encrypted credential, so every process (queue-mode workers too)
 	// shares one token instead of each fetching its own.
 	async preAuthentication(this: IHttpRequestHelper, credentials: ICredentialDataDecryptedObject) {
+		const appId = String(credentials.appId ?? '');
 		const { token, expiresAt } = await fetchStableAccessToken(this.helpers.httpRequest as JsonPost, {
 			apiBaseUrl: String(credentials.apiBaseUrl || 'https://api.weixin.qq.com'),
-			appId: String(credentials.appId ?? ''),
+			appId,
 			appSecret: String(credentials.appSecret ?? ''),
 			rejectedAccessToken:
 				typeof credentials.rejectedAccessToken === 'string' ? credentials.rejectedAccessToken : undefined,
 		});
-		// The expiry (ms since the epoch) lets the node fetch the next token before WeChat refuses this one.
-		return { accessToken: token, accessTokenExpiresAt: expiresAt };
+		// The expiry (ms since the epoch) lets the node fetch the next token before WeChat refuses this one;
+		// the AppID tells the node whether the token still belongs to the account the credential names.
+		return { accessToken: token, accessTokenExpiresAt: expiresAt, accessTokenAppId: appId.trim() };
 	}
 
 	// A function, not the declarative form: n8n resolves a declarative one through its expression engine on

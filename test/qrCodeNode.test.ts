@@ -336,6 +336,38 @@ describe('access token', () => {
 		expect(sim.requestsTo('/cgi-bin/stable_token')).toHaveLength(1);
 	});
 
+	it("never creates codes with the old account's token after the AppID was edited: it asks for the new AppID's", async () => {
+		const { store, credential } = newCredential();
+		const ticket = createTicket({ qrType: 'temporary', sceneType: 'id', sceneId: 1, expireSeconds: 600 });
+		await runNode({ store, credential, parameters: ticket });
+		const oldAccountToken = store.stored('wechat').accessToken;
+		expect(store.stored('wechat').accessTokenAppId).toBe(sim.appId);
+
+		// Edited without a credential test (through n8n's API, say): another account, its token not fetched yet.
+		store.set('wechat', { ...store.stored('wechat'), appId: ' wxanotheraccount01 ', appSecret: 'another-accounts-secret' });
+		sim.reset();
+		const result = await runNode({ store, credential, parameters: ticket });
+		expect(sim.requestsTo('/cgi-bin/qrcode/create')).toHaveLength(0);
+		expect(sim.requestsTo('/cgi-bin/stable_token')[0]).toMatchObject({ body: { appid: 'wxanotheraccount01' } });
+		// This simulator knows only the first account.
+		expect(result.error?.message).toContain('WeChat error 40013');
+		expect(visibleText(result)).not.toContain(String(oldAccountToken));
+	});
+
+	it('fetches once for a token stored without its AppID (by an earlier version), then reuses the new one', async () => {
+		const { store, credential } = newCredential();
+		const ticket = createTicket({ qrType: 'temporary', sceneType: 'id', sceneId: 1, expireSeconds: 600 });
+		await runNode({ store, credential, parameters: ticket });
+		const earlierVersion = store.stored('wechat');
+		delete earlierVersion.accessTokenAppId;
+		store.set('wechat', earlierVersion);
+		const writes = store.updates.length;
+		for (let run = 0; run < 3; run++) expect((await runNode({ store, credential, parameters: ticket })).error).toBeUndefined();
+		// One token step, which this process answers from the token it fetched a moment ago; then none.
+		expect(store.updates.length - writes).toBe(1);
+		expect(store.stored('wechat').accessTokenAppId).toBe(sim.appId);
+	});
+
 	it.each([
 		['a wrong AppSecret', { appSecret: 'wrong-secret-value' }, 'WeChat error 40125', 'AppSecret'],
 		['a wrong AppID', { appId: 'wxnotmyapp0000000' }, 'WeChat error 40013', 'AppID'],
@@ -458,7 +490,7 @@ describe('access token', () => {
 				const fresh = newCredential({ apiBaseUrl: redirector });
 				const first = await runNode({ ...fresh, parameters: createTicket({ qrType: 'temporary', sceneType: 'id', sceneId: 1, expireSeconds: 600 }) });
 				// A token already stored: the call carries it in its query string.
-				const stored = newCredential({ apiBaseUrl: redirector, accessToken: 'stored-token-value', accessTokenExpiresAt: String(Date.now() + 3_600_000) });
+				const stored = newCredential({ apiBaseUrl: redirector, accessToken: 'stored-token-value', accessTokenExpiresAt: String(Date.now() + 3_600_000), accessTokenAppId: sim.appId });
 				const second = await runNode({ ...stored, parameters: createTicket({ qrType: 'temporary', sceneType: 'id', sceneId: 1, expireSeconds: 600 }) });
 
 				expect(caught).toEqual([]);

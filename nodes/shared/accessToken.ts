@@ -69,6 +69,14 @@ export function normalizeBaseUrl(url: string): string {
 	return url.trim().replace(/\/+$/, '');
 }
 
+/**
+ * Whether a stored access token was fetched for this AppID. An access token alone names its account, so a
+ * token kept after the AppID was edited would go on creating codes on the old account while it lives.
+ */
+export function isTokenOfAppId(accessTokenAppId: unknown, appId: unknown): boolean {
+	return typeof accessTokenAppId === 'string' && accessTokenAppId === String(appId ?? '').trim();
+}
+
 interface FetchedToken {
 	token: string;
 	/** WeChat's expires_in in seconds: how long this token has left, not always the full 7,200. */

@@ -10,7 +10,7 @@ import type {
 } from 'n8n-workflow';
 import { NodeApiError, sleep } from 'n8n-workflow';
 
-import { normalizeBaseUrl, type WeChatTokenError } from '../../shared/accessToken';
+import { isTokenOfAppId, normalizeBaseUrl, type WeChatTokenError } from '../../shared/accessToken';
 import { backoffDelayMs, classifyFailure, isRetryable, retryTiming, type FailureFacts } from '../../shared/retryPolicy';
 import {
 	DAILY_QUOTA_ERRCODE,
@@ -244,9 +244,12 @@ function sessionFor(ctx: IExecuteFunctions): Promise<WeChatSession> {
 	let session = sessions.get(ctx);
 	if (!session) {
 		session = (async () => {
-			const credentials = await ctx.getCredentials(CREDENTIAL_TYPE);
+			const credentials = { ...(await ctx.getCredentials(CREDENTIAL_TYPE)) };
+			// A token stored before the AppID was edited (say, through n8n's API, with no credential test) is the
+			// old account's: the first call fetches one for this AppID instead.
+			if (!isTokenOfAppId(credentials.accessTokenAppId, credentials.appId)) credentials.accessToken = '';
 			const ref = ctx.getNode().credentials?.[CREDENTIAL_TYPE];
-			return new WeChatSession({ ...credentials }, { id: ref?.id ?? '', name: ref?.name ?? '' });
+			return new WeChatSession(credentials, { id: ref?.id ?? '', name: ref?.name ?? '' });
 		})();
 		sessions.set(ctx, session);
 	}
