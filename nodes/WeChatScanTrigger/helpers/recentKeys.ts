@@ -12,29 +12,31 @@ export interface RecentKeysOptions {
 	now?: () => number;
 }
 
-/** One recording of a key; the Map points to the latest, so an older one for the same key is stale. */
-interface Recording<Value> {
-	key: string;
-	at: number;
-	value: Value;
-}
-
-/** Consumed recordings kept at the front of the queue before it is compacted (amortised O(1)). */
-const COMPACT_AFTER = 1024;
+const INITIAL_CAPACITY = 1024;
 
 /**
- * Recordings are queued in insertion order with the current time, so expired keys sit at the front and are
- * evicted lazily: amortised O(1) per call. The queue is an array with a moving head, not the Map's own
- * insertion order: V8 keeps a deleted Map entry's slot until the table is rebuilt, so reaching the oldest
- * key of a Map used as a queue walks every slot deleted since. At 10,000 keys that cost over 10 µs per
- * call, and over 100 µs per event in a sustained stream of pushes (measured, benchmark 3).
+ * Recordings sit in a ring of parallel arrays in the order they were made, numbered by a sequence that only
+ * grows; the Map points each key to the number of its latest recording. Expired keys are at the front and
+ * leave lazily, so a call costs amortised O(1) and allocates nothing per key (an object per recording made
+ * a push through the trigger's handler about 3 µs slower, measured with both memories). A recording the Map no longer
+ * points to (its key was forgotten or recorded again) is stale and is skipped when it reaches the front.
+ * The ring doubles up to `maxEntries` recordings; then each new one evicts the oldest.
  */
 export class RecentKeys<Value> {
-	private readonly latest = new Map<string, Recording<Value>>();
+	private readonly latest = new Map<string, number>();
 
-	private queue: Array<Recording<Value>> = [];
+	private keys: Array<string | undefined> = new Array<string | undefined>(INITIAL_CAPACITY);
 
-	private head = 0;
+	private values: Array<Value | undefined> = new Array<Value | undefined>(INITIAL_CAPACITY);
+
+	private times = new Float64Array(INITIAL_CAPACITY);
+
+	private mask = INITIAL_CAPACITY - 1;
+
+	/** Sequence number of the oldest recording in the ring, and of the next one. */
+	private first = 0;
+
+	private next = 0;
 
 	private readonly maxEntries: number;
 
@@ -65,13 +67,17 @@ export class RecentKeys<Value> {
 		const now = this.now();
 		this.evictExpired(now);
 		const previous = this.latest.get(key);
-		if (previous !== undefined && now - previous.at < this.ttlMs) return previous.value;
-		// A key recorded again moves to the back: its older recording becomes stale.
-		const recording = { key, at: now, value };
-		this.latest.set(key, recording);
-		this.queue.push(recording);
-		if (this.latest.size > this.maxEntries) this.evictOldest();
-		this.compact();
+		if (previous !== undefined) {
+			const slot = previous & this.mask;
+			if (now - this.times[slot] < this.ttlMs) return this.values[slot];
+		}
+		if (this.next - this.first >= this.maxEntries) this.evictFirst();
+		else if (this.next - this.first > this.mask) this.grow();
+		const slot = this.next & this.mask;
+		this.keys[slot] = key;
+		this.values[slot] = value;
+		this.times[slot] = now;
+		this.latest.set(key, this.next++);
 		return undefined;
 	}
 
@@ -81,44 +87,44 @@ export class RecentKeys<Value> {
 		return this.latest.size === 0;
 	}
 
-	/** Forgets `key`, so that it counts as new again (its queued recording becomes stale). */
+	/** Forgets `key`, so that it counts as new again (its recording becomes stale). */
 	forget(key: string): void {
 		this.latest.delete(key);
 	}
 
-	private isCurrent(recording: Recording<Value>): boolean {
-		return this.latest.get(recording.key) === recording;
-	}
-
 	private evictExpired(now: number): void {
-		while (this.head < this.queue.length) {
-			const recording = this.queue[this.head];
-			if (this.isCurrent(recording)) {
-				if (now - recording.at < this.ttlMs) return;
-				this.latest.delete(recording.key);
-			}
-			this.head++;
+		while (this.first < this.next) {
+			const slot = this.first & this.mask;
+			const key = this.keys[slot] as string;
+			// A clock that went back leaves younger recordings behind older ones: expiry stops at the first.
+			if (this.latest.get(key) === this.first && now - this.times[slot] < this.ttlMs) return;
+			this.evictFirst();
 		}
 	}
 
-	private evictOldest(): void {
-		while (this.head < this.queue.length) {
-			const recording = this.queue[this.head++];
-			if (this.isCurrent(recording)) {
-				this.latest.delete(recording.key);
-				return;
-			}
-		}
+	private evictFirst(): void {
+		const slot = this.first & this.mask;
+		const key = this.keys[slot] as string;
+		if (this.latest.get(key) === this.first) this.latest.delete(key);
+		this.keys[slot] = undefined;
+		this.values[slot] = undefined;
+		this.first++;
 	}
 
-	private compact(): void {
-		if (this.queue.length - this.head > 2 * this.maxEntries) {
-			// Stale recordings only pile up after the clock went back; drop them so memory stays bounded.
-			this.queue = this.queue.filter((recording, i) => i >= this.head && this.isCurrent(recording));
-			this.head = 0;
-		} else if (this.head >= COMPACT_AFTER && this.head * 2 >= this.queue.length) {
-			this.queue = this.queue.slice(this.head);
-			this.head = 0;
+	private grow(): void {
+		const capacity = (this.mask + 1) * 2;
+		const keys = new Array<string | undefined>(capacity);
+		const values = new Array<Value | undefined>(capacity);
+		const times = new Float64Array(capacity);
+		const mask = capacity - 1;
+		for (let sequence = this.first; sequence < this.next; sequence++) {
+			keys[sequence & mask] = this.keys[sequence & this.mask];
+			values[sequence & mask] = this.values[sequence & this.mask];
+			times[sequence & mask] = this.times[sequence & this.mask];
 		}
+		this.keys = keys;
+		this.values = values;
+		this.times = times;
+		this.mask = mask;
 	}
 }
