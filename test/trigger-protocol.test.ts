@@ -17,8 +17,8 @@ import {
 	toScanEventOutput,
 } from '../nodes/WeChatScanTrigger/helpers/events';
 import { deliveryState, settledDelivery, UnansweredDeliveries } from '../nodes/WeChatScanTrigger/helpers/deliveries';
-import { RecentKeys } from '../nodes/WeChatScanTrigger/helpers/recentKeys';
-import { checkSignedQuery, replayRetentionMs, signedQueryKey, type SignedQueryUse } from '../nodes/WeChatScanTrigger/helpers/replays';
+import { keyFingerprint, RecentKeys } from '../nodes/WeChatScanTrigger/helpers/recentKeys';
+import { checkSignedQuery, replayRetentionMs, signedQueryKey } from '../nodes/WeChatScanTrigger/helpers/replays';
 import { buildPassiveReply, openWeChatPush, verifyUrlRequest } from '../nodes/WeChatScanTrigger/helpers/request';
 import type { OpenedPush, WeChatPushConfig, WeChatQuery } from '../nodes/WeChatScanTrigger/helpers/request';
 import { verifyMsgSignature, verifySignature, weChatSignature } from '../nodes/WeChatScanTrigger/helpers/signature';
@@ -909,16 +909,80 @@ describe('events', () => {
 
 	it('keeps the first value of a key, and its retention time only grows', () => {
 		let now = 0;
-		const memory = new RecentKeys<string>({ ttlMs: 60_000, now: () => now });
-		expect(memory.recordFirst('q', 'first')).toBeUndefined();
-		expect(memory.recordFirst('q', 'second')).toBe('first');
+		const memory = new RecentKeys({ ttlMs: 60_000, now: () => now });
+		expect(memory.recordFirst('q', 1)).toBeUndefined();
+		expect(memory.recordFirst('q', 2)).toBe(1);
 		memory.retainAtLeast(600_000);
 		memory.retainAtLeast(10_000);
 		now = 599_999;
-		expect(memory.recordFirst('q', 'third')).toBe('first');
+		expect(memory.recordFirst('q', 3)).toBe(1);
 		now = 600_000;
-		expect(memory.recordFirst('q', 'fourth')).toBeUndefined();
+		expect(memory.recordFirst('q', 4)).toBeUndefined();
 		expect(memory.isEmpty()).toBe(false);
+	});
+
+	it('fingerprints keys in 53 bits, the same every time', () => {
+		const prints = Array.from({ length: 20_000 }, (_, i) => keyFingerprint(`1714037059:${i}`));
+		expect(new Set(prints).size).toBe(prints.length);
+		for (const print of prints) expect(Number.isSafeInteger(print) && print >= 0).toBe(true);
+		expect(keyFingerprint('1714037059:0')).toBe(prints[0]);
+		expect(keyFingerprint('')).not.toBe(keyFingerprint('\u0000'));
+	});
+
+	it('answers like a plain list of recordings, through growth, eviction, expiry and forgetting', () => {
+		// The model: every recording in order; the latest of a key counts unless forgotten, expired or evicted.
+		type Recording = { key: string; value: number; at: number; live: boolean };
+		const operation = fc.oneof(
+			fc.record({ kind: fc.constant('record' as const), key: fc.integer({ min: 0, max: 1_500 }) }),
+			fc.record({ kind: fc.constant('forget' as const), key: fc.integer({ min: 0, max: 1_500 }) }),
+			fc.record({ kind: fc.constant('wait' as const), ms: fc.integer({ min: 0, max: 100 }) }),
+		);
+		fc.assert(
+			fc.property(fc.integer({ min: 1, max: 4_000 }), fc.array(operation, { minLength: 2_000, maxLength: 8_000 }), (maxEntries, operations) => {
+				let now = 0;
+				const memory = new RecentKeys({ maxEntries, ttlMs: 60_000, now: () => now });
+				const recordings: Recording[] = [];
+				const latest = new Map<string, Recording>();
+				const expire = () => {
+					while (recordings.length > 0 && (!recordings[0].live || now - recordings[0].at >= 60_000)) {
+						const dropped = recordings.shift() as Recording;
+						if (dropped.live) latest.delete(dropped.key);
+						dropped.live = false;
+					}
+				};
+				operations.forEach((op, value) => {
+					if (op.kind === 'wait') {
+						now += op.ms;
+						return;
+					}
+					const key = `k${op.key}`;
+					const current = latest.get(key);
+					if (op.kind === 'forget') {
+						memory.forget(key);
+						if (current) current.live = false;
+						latest.delete(key);
+						return;
+					}
+					expire();
+					let expected: number | undefined;
+					if (current && now - current.at < 60_000) expected = current.value;
+					else {
+						if (current) current.live = false;
+						if (recordings.length >= maxEntries) {
+							const evicted = recordings.shift() as Recording;
+							if (evicted.live && latest.get(evicted.key) === evicted) latest.delete(evicted.key);
+							evicted.live = false;
+						}
+						const recording = { key, value, at: now, live: true };
+						recordings.push(recording);
+						latest.set(key, recording);
+					}
+					expect(memory.recordFirst(key, value)).toBe(expected);
+					expect(memory.size).toBe(latest.size);
+				});
+			}),
+			{ numRuns: 60 },
+		);
 	});
 
 	it('remembers pushes for as long as a copy could pass the timestamp check', () => {
@@ -930,7 +994,7 @@ describe('events', () => {
 	});
 
 	it('accepts a signed query again only as a copy of its push: the same event to the same trigger', () => {
-		const memory = new RecentKeys<SignedQueryUse>();
+		const memory = new RecentKeys();
 		const plain = { timestamp: '1714037059', nonce: '486452656', encrypted: false };
 		const use = { triggerId: 'wf:a', eventKey: 'event:o1:100:SCAN' };
 		const otherEvent = { ...use, eventKey: 'event:o2:100:SCAN' };

@@ -13,7 +13,7 @@ import { classifyEvent, dedupeKey, matchesSceneFilter, parseSceneFilters, toScan
 import { chooseReplyText, type SceneReply } from './helpers/reply';
 import { buildPassiveReply, openWeChatPush, verifyUrlRequest } from './helpers/request';
 import { settledDelivery } from './helpers/deliveries';
-import { checkSignedQuery, replayRetentionMs, signedQueryKey } from './helpers/replays';
+import { checkSignedQuery, replayRetentionMs, signedQueryKey, signedQueryUseCode } from './helpers/replays';
 import { cipherFor, recentEventsFor, signedQueriesFor, triggerCredential, unansweredDeliveriesFor } from './helpers/triggerState';
 import { DEFAULT_MAX_XML_BYTES } from './helpers/xml';
 
@@ -315,7 +315,7 @@ export class WeChatScanTrigger implements INodeType {
 			// The first delivery's refusal made both memories forget this push: it is this delivery's now.
 			recentEvents.forget(key);
 			recentEvents.seen(key);
-			signedQueries.recordFirst(signedQueryKey(opened), queryUse);
+			signedQueries.recordFirst(signedQueryKey(opened), signedQueryUseCode(queryUse));
 		}
 		// n8n sends this answer once it has stored the execution (in queue mode: and queued it), so WeChat
 		// sees "success" only for an event n8n holds. When n8n cannot take the event it answers an error

@@ -125,9 +125,9 @@ export function dedupeKey(message: WeChatMessage): string {
 /**
  * The trigger's retry memory: event keys seen within the retention time (§5.3; `RecentKeys` holds the rules).
  */
-export class RecentEventCache extends RecentKeys<true> {
+export class RecentEventCache extends RecentKeys {
 	/** True when `key` was already seen within the retention time; otherwise records it and returns false. */
 	seen(key: string): boolean {
-		return this.recordFirst(key, true) !== undefined;
+		return this.recordFirst(key) !== undefined;
 	}
 }

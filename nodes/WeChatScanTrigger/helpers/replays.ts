@@ -3,7 +3,7 @@
  * timestamp is inside the trigger's window, so a push captured from the network or from a proxy's access
  * log (the query holds the signature) could be sent again for that long. Plain functions, no n8n dependency.
  */
-import type { RecentKeys } from './recentKeys';
+import { keyFingerprint, type RecentKeys } from './recentKeys';
 
 /** WeChat's own re-sends of a push arrive within about 20 s; they are recognised at least this long. */
 const MIN_RETENTION_MS = 60_000;
@@ -38,6 +38,17 @@ export function signedQueryKey(push: SignedPush): string {
 	return `${push.timestamp}:${push.nonce}`;
 }
 
+const TWO_TO_32 = 0x1_0000_0000;
+
+/**
+ * A use as the one number the memory keeps: 21 bits of the trigger node's fingerprint, then 32 of the
+ * event's. Two uses that share a code count as the same; that can only make a push look like a copy of an
+ * earlier one, which is answered and never run.
+ */
+export function signedQueryUseCode(use: SignedQueryUse): number {
+	return (keyFingerprint(use.triggerId) % 0x20_0000) * TWO_TO_32 + (keyFingerprint(use.eventKey) % TWO_TO_32);
+}
+
 /**
  * Records the signed query of an authenticated push in `memory` (one per Token: every push signed with it).
  * A query already accepted may come again only as a copy of its push: to the same trigger, with the same
@@ -45,11 +56,14 @@ export function signedQueryKey(push: SignedPush): string {
  * is a forgery, since the signature does not cover the body; an encrypted body is covered by its own
  * msg_signature, so there two pushes that share a timestamp and nonce by chance are both accepted.
  */
-export function checkSignedQuery(memory: RecentKeys<SignedQueryUse>, push: SignedPush, use: SignedQueryUse): SignedQueryCheck {
-	const first = memory.recordFirst(signedQueryKey(push), use);
+export function checkSignedQuery(memory: RecentKeys, push: SignedPush, use: SignedQueryUse): SignedQueryCheck {
+	const code = signedQueryUseCode(use);
+	const first = memory.recordFirst(signedQueryKey(push), code);
 	if (first === undefined) return { ok: true, repeated: false };
-	if (first.triggerId !== use.triggerId) return { ok: false, reason: 'This signed push was already delivered to another trigger' };
-	if (first.eventKey === use.eventKey) return { ok: true, repeated: true };
+	if (Math.floor(first / TWO_TO_32) !== Math.floor(code / TWO_TO_32)) {
+		return { ok: false, reason: 'This signed push was already delivered to another trigger' };
+	}
+	if (first === code) return { ok: true, repeated: true };
 	if (!push.encrypted) return { ok: false, reason: 'This signature was already used for another push' };
 	return { ok: true, repeated: false };
 }

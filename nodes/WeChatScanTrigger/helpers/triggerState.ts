@@ -8,7 +8,6 @@ import { WeChatCipher } from './crypto';
 import { UnansweredDeliveries } from './deliveries';
 import { RecentEventCache } from './events';
 import { RecentKeys } from './recentKeys';
-import type { SignedQueryUse } from './replays';
 
 const MAX_CACHED = 256;
 
@@ -18,7 +17,7 @@ const SIGNED_QUERIES_KEPT = 100_000;
 const ciphers = new Map<string, WeChatCipher>();
 const recentEvents = new Map<string, RecentEventCache>();
 const unansweredDeliveries = new Map<string, UnansweredDeliveries>();
-const signedQueries = new Map<string, RecentKeys<SignedQueryUse>>();
+const signedQueries = new Map<string, RecentKeys>();
 
 /**
  * The entry for `key`, created when missing. A bound keeps a long-running process from growing (key
@@ -55,11 +54,11 @@ export function recentEventsFor(triggerId: string): RecentEventCache {
  * The signed queries accepted with `token`, by every trigger node of this process, kept at least
  * `retentionMs`: a push signed with one Token is valid at every trigger that uses it.
  */
-export function signedQueriesFor(token: string, retentionMs: number): RecentKeys<SignedQueryUse> {
+export function signedQueriesFor(token: string, retentionMs: number): RecentKeys {
 	const queries = remember(
 		signedQueries,
 		token,
-		() => new RecentKeys<SignedQueryUse>({ maxEntries: SIGNED_QUERIES_KEPT }),
+		() => new RecentKeys({ maxEntries: SIGNED_QUERIES_KEPT }),
 		(memory) => memory.isEmpty(),
 	);
 	queries.retainAtLeast(retentionMs);
