@@ -39,6 +39,13 @@ const EXPIRE_SECONDS = 86_400;
 const WARM_UP_ITEMS = 1_000;
 /** The plain loops spend their time waiting for the latency; a few items load their code. */
 const WARM_UP_LOOP_ITEMS = 20;
+/**
+ * Rounds of the two contenders at concurrency 10 (the node and (b')), alternating, the order swapped every
+ * round; the targets take the node's median round. One batch each had decided the targets: the first
+ * 2,000-item batch after the warm-up ran at 1.3–1.5 ms of CPU per item, the batches after it at 1.1–1.2 ms
+ * (2026-12-08), so a single sample moved the verdict by itself.
+ */
+const ROUNDS = 3;
 const sceneOf = (i: number) => `campaign_${i}`;
 
 async function measure(sim: SimulatorProcess, label: string, n: number, run: () => Promise<number>): Promise<Measured> {
@@ -50,6 +57,21 @@ async function measure(sim: SimulatorProcess, label: string, n: number, run: () 
 	const cpu = process.cpuUsage(cpuBefore);
 	const wallMs = performance.now() - started;
 	return { label, n, wallMs, cpuMs: (cpu.user + cpu.system) / 1000, tokenFetches: await sim.tokenFetches(), createCalls: await sim.requestCount('/cgi-bin/qrcode/create'), ok };
+}
+
+async function measureOnOwnSimulator(latencyMs: number, label: string, n: number, run: (sim: SimulatorProcess) => Promise<number>): Promise<Measured> {
+	const sim = await startSimulatorProcess({ latencyMs });
+	try {
+		return await measure(sim, label, n, () => run(sim));
+	} finally {
+		await sim.close();
+	}
+}
+
+/** The round with the median wall time (of an odd number of rounds, one of them). */
+function medianRound(rounds: Measured[], label: string): Measured {
+	const sorted = [...rounds].sort((a, b) => a.wallMs - b.wallMs);
+	return { ...sorted[(sorted.length - 1) >> 1], label };
 }
 
 /** The node as a campaign workflow uses it: one item per channel, the scene from an expression. */
@@ -160,12 +182,23 @@ export async function benchBulkCreate(options: BulkCreateOptions): Promise<Bench
 	} finally {
 		await warmUp.close();
 	}
+	// Each round on a WeChat of its own: the node reuses a token its process fetched in the last minute, and
+	// every measured batch must fetch its own.
+	const nodeRounds: Measured[] = [];
+	const clientRounds: Measured[] = [];
+	for (let r = 0; r < ROUNDS; r++) {
+		const contenders = [
+			() => measureOnOwnSimulator(latencyMs, `node, concurrency ${concurrency}, round ${r + 1} of ${ROUNDS}`, n, (sim) => runNodeBatch(sim, n, concurrency)).then((m) => nodeRounds.push(m)),
+			() => measureOnOwnSimulator(latencyMs, `(b') n8n's HTTP client alone, concurrency ${concurrency}, round ${r + 1} of ${ROUNDS}`, n, (sim) => n8nHttpClientPool(sim, n, concurrency)).then((m) => clientRounds.push(m)),
+		];
+		for (const contender of r % 2 === 0 ? contenders : contenders.reverse()) await contender();
+	}
+	const node = medianRound(nodeRounds, `node, concurrency ${concurrency} (median of ${ROUNDS} rounds)`);
+	const client = medianRound(clientRounds, `(b') n8n's HTTP client alone, concurrency ${concurrency} (median of ${ROUNDS} rounds)`);
+
 	const sim = await startSimulatorProcess({ latencyMs });
 	let runs: Measured[];
 	try {
-
-		const node = await measure(sim, `node, concurrency ${concurrency}`, n, () => runNodeBatch(sim, n, concurrency));
-		const client = await measure(sim, `(b') n8n's HTTP client alone, concurrency ${concurrency}`, n, () => n8nHttpClientPool(sim, n, concurrency));
 		const loop = await measure(sim, '(a) sequential loop, one token', n, () => sequentialLoop(sim, n));
 		const fresh = await measure(sim, "(a') sequential loop, fresh token per call", freshTokenN, () => freshTokenLoop(sim, freshTokenN));
 		const node1 = await measure(sim, 'node, concurrency 1', n, () => runNodeBatch(sim, n, 1));
@@ -173,13 +206,15 @@ export async function benchBulkCreate(options: BulkCreateOptions): Promise<Bench
 	} finally {
 		await sim.close();
 	}
-	const [node, node1, client, loop, fresh] = runs;
+	const [, node1, , loop, fresh] = runs;
 
 	const idealMs = (n * latencyMs) / concurrency;
 	const rate = (m: Measured) => (m.n * 1000) / m.wallMs;
 	const speedupOverLoop = rate(node) / rate(loop);
 	const speedupOverFresh = rate(node) / rate(fresh);
-	const failures = runs.filter((m) => m.ok !== m.n);
+	const failures = [...nodeRounds, ...clientRounds, node1, loop, fresh].filter((m) => m.ok !== m.n);
+	// Every node batch, not only the median one, must have fetched exactly one token.
+	const oddTokenRound = nodeRounds.find((m) => m.tokenFetches !== 1);
 
 	/** `serialCalls`: calls one after the other if nothing else cost time (its own ideal). */
 	const row = (m: Measured, serialCalls: number, note: string) => [
@@ -197,6 +232,7 @@ export async function benchBulkCreate(options: BulkCreateOptions): Promise<Bench
 	const notes = [
 		`Simulator latency ${latencyMs} ms on every API call (token calls included); "ideal" = N × latency / concurrency = ${round(idealMs / 1000, 2)} s for N = ${n}, concurrency ${concurrency}. The simulator runs in its own process, like WeChat on another machine.`,
 		`Before the measurements, against a simulator of its own, the node and (b') each ran ${warmUpItems.toLocaleString('en-US')} items (the loops ${WARM_UP_LOOP_ITEMS}), so every contender is measured with its code optimised, as in a long-running n8n.`,
+		`The node and (b') ran ${ROUNDS} rounds each, alternating and each on a simulator of its own (the order swapped every round); their rows give the round with the median wall time, which the targets use, and the Rounds table gives every round. The loops and the node at concurrency 1 ran once.`,
 		'Speed-ups compare throughput (items/s) measured in this run; nothing is extrapolated.',
 		`CPU ms/item is this process's CPU time (user + system) per item; the simulator runs in another process. At concurrency ${concurrency} the ideal needs ${round((n * 1000) / idealMs, 0)} items/s, so a contender needing c ms of CPU per item needs c × ${round((n * 1000) / idealMs / 1000, 2)} of a core to keep up.`,
 		`(b') sends the same calls through n8n's own HTTP client (OutboundHttp, behind \`helpers.httpRequest\`), which builds a new agent and opens a new connection for every request, with the same pool and nothing else. The node at concurrency ${concurrency} took ${round(node.wallMs / client.wallMs, 2)} × its wall time: the rest is n8n's execution engine, the \`sceneStr\` expression, the credential's authentication per call and the node's own code.`,
@@ -223,11 +259,18 @@ export async function benchBulkCreate(options: BulkCreateOptions): Promise<Bench
 					[`ideal N × latency / ${concurrency}`, n, round(idealMs / 1000, 2), round((n * 1000) / idealMs, 1), null, null, null, 1, round(rate(node) / ((n * 1000) / idealMs), 2), 'lower bound at this concurrency'],
 				],
 			},
+			{
+				title: 'Rounds (concurrency 10, in the order they ran)',
+				columns: ['Contender', 'Round', 'Wall (s)', 'Wall / ideal', 'CPU ms/item', 'Token fetches', 'create calls'],
+				rows: [nodeRounds, clientRounds]
+					.flatMap((rounds) => rounds.map((m, i) => ({ m, i })))
+					.map(({ m, i }) => [m.label.replace(/, round .*/, ''), i + 1, round(m.wallMs / 1000, 2), round(m.wallMs / idealMs, 3), round(m.cpuMs / m.n, 2), m.tokenFetches, m.createCalls]),
+			},
 		],
 		targets: [
 			atMost(`node wall time within 1.25 × ideal (${round(idealMs / 1000, 1)} s)`, node.wallMs / idealMs, 1.25, ' ×'),
 			atLeast('node ≥ 8 × faster than the one-at-a-time loop (a)', speedupOverLoop, 8, ' ×'),
-			exactly('token fetches for the whole node batch', node.tokenFetches, 1),
+			exactly(`token fetches for the whole node batch, in each of the ${ROUNDS} rounds`, oddTokenRound?.tokenFetches ?? 1, 1),
 		],
 		notes,
 		data: {
@@ -237,6 +280,7 @@ export async function benchBulkCreate(options: BulkCreateOptions): Promise<Bench
 			concurrency,
 			idealMs,
 			runs: runs.map((m) => ({ ...m, itemsPerSecond: rate(m) })),
+			rounds: { node: nodeRounds.map((m) => ({ ...m, itemsPerSecond: rate(m) })), n8nHttpClient: clientRounds.map((m) => ({ ...m, itemsPerSecond: rate(m) })) },
 			speedupOverLoop,
 			speedupOverFreshTokenLoop: speedupOverFresh,
 			nodeWallOverN8nHttpClientWall: node.wallMs / client.wallMs,
