@@ -232,7 +232,7 @@ export async function benchBulkCreate(options: BulkCreateOptions): Promise<Bench
 	const notes = [
 		`Simulator latency ${latencyMs} ms on every API call (token calls included); "ideal" = N × latency / concurrency = ${round(idealMs / 1000, 2)} s for N = ${n}, concurrency ${concurrency}. The simulator runs in its own process, like WeChat on another machine.`,
 		`Before the measurements, against a simulator of its own, the node and (b') each ran ${warmUpItems.toLocaleString('en-US')} items (the loops ${WARM_UP_LOOP_ITEMS}), so every contender is measured with its code optimised, as in a long-running n8n.`,
-		`The node and (b') ran ${ROUNDS} rounds each, alternating and each on a simulator of its own (the order swapped every round); their rows give the round with the median wall time, which the targets use, and the Rounds table gives every round. The loops and the node at concurrency 1 ran once.`,
+		`The node and (b') ran ${ROUNDS} rounds each, alternating and each on a simulator of its own (the order swapped every round); their rows give the round with the median wall time, which the targets use, and the rounds table gives every round. The loops and the node at concurrency 1 ran once.`,
 		'Speed-ups compare throughput (items/s) measured in this run; nothing is extrapolated.',
 		`CPU ms/item is this process's CPU time (user + system) per item; the simulator runs in another process. At concurrency ${concurrency} the ideal needs ${round((n * 1000) / idealMs, 0)} items/s, so a contender needing c ms of CPU per item needs c × ${round((n * 1000) / idealMs / 1000, 2)} of a core to keep up.`,
 		`(b') sends the same calls through n8n's own HTTP client (OutboundHttp, behind \`helpers.httpRequest\`), which builds a new agent and opens a new connection for every request, with the same pool and nothing else. The node at concurrency ${concurrency} took ${round(node.wallMs / client.wallMs, 2)} × its wall time: the rest is n8n's execution engine, the \`sceneStr\` expression, the credential's authentication per call and the node's own code.`,
@@ -260,7 +260,7 @@ export async function benchBulkCreate(options: BulkCreateOptions): Promise<Bench
 				],
 			},
 			{
-				title: 'Rounds (concurrency 10, in the order they ran)',
+				title: `Rounds at concurrency ${concurrency} (the order alternated: the node ran first in the odd rounds)`,
 				columns: ['Contender', 'Round', 'Wall (s)', 'Wall / ideal', 'CPU ms/item', 'Token fetches', 'create calls'],
 				rows: [nodeRounds, clientRounds]
 					.flatMap((rounds) => rounds.map((m, i) => ({ m, i })))
