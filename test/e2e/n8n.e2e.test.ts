@@ -15,6 +15,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -334,6 +336,55 @@ describe('scan triggers behind n8n start', () => {
 		expect(callbackIpCalls()).toBe(before + 1);
 	});
 
+	it("fails n8n's credential test when the API base URL redirects, and the access token never reaches the redirect's target", async () => {
+		// A relay that fetches tokens from the simulator but redirects every other call elsewhere, repeating the
+		// query string (access_token included) as nginx's `$request_uri` redirects do. The target would answer
+		// like WeChat, so a test that followed the redirect would pass.
+		const reached: string[] = [];
+		const target = http.createServer((req, res) => {
+			reached.push(req.url ?? '');
+			res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ ip_list: ['127.0.0.1'] }));
+		});
+		const relay = http.createServer((req, res) => {
+			const chunks: Buffer[] = [];
+			req.on('data', (chunk: Buffer) => chunks.push(chunk));
+			req.on('end', () => {
+				if (req.url?.startsWith('/cgi-bin/stable_token')) {
+					void fetch(`${sim.apiBaseUrl}/cgi-bin/stable_token`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: Buffer.concat(chunks) })
+						.then(async (answer) => res.writeHead(answer.status, { 'Content-Type': 'application/json' }).end(await answer.text()))
+						.catch(() => res.writeHead(502).end());
+					return;
+				}
+				res.writeHead(302, { Location: `http://127.0.0.1:${(target.address() as AddressInfo).port}${req.url ?? '/'}` }).end();
+			});
+		});
+		const listen = (server: http.Server) => new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+		await Promise.all([listen(target), listen(relay)]);
+		try {
+			const tokenCallsBefore = sim.requestsTo('/cgi-bin/stable_token').length;
+			const response = await rt.restRequest(instance, 'POST', '/rest/credentials/test', {
+				cookie,
+				body: {
+					credentials: {
+						id: credential.id,
+						name: credential.name,
+						type: credential.type,
+						data: { ...credential.data, apiBaseUrl: `http://127.0.0.1:${(relay.address() as AddressInfo).port}` },
+					},
+				},
+			});
+			expect(response.status, response.text.slice(0, 300)).toBe(200);
+			const result = (response.json as { data: { status: string; message: string } }).data;
+			provoked.push({ source: 'credential test through a redirecting API base URL: message', text: result.message });
+			// The token came through the relay, so the test did get as far as WeChat's test call.
+			expect(sim.requestsTo('/cgi-bin/stable_token').length).toBe(tokenCallsBefore + 1);
+			expect(result.status).toBe('Error');
+			expect(reached).toEqual([]);
+		} finally {
+			await Promise.all([relay, target].map((server) => new Promise((resolve) => server.close(resolve))));
+		}
+	});
+
 	it("passes WeChat's URL verification through the production webhook URL", async () => {
 		const verification = await sendUrlVerification(demoUrl(), { token: token() });
 		expect(verification.status).toBe(200);
@@ -544,7 +595,7 @@ describe('secrets after the run (n8n stopped)', () => {
 		expect(inDatabase(stored!.data), 'the encrypted credential row in the database files').toBeGreaterThan(0);
 		// ... as were the failed execution's record and the errors answered to forged calls.
 		expect(inDatabase('WeChat no longer shortens URLs'), 'the failed execution in the database files').toBeGreaterThan(0);
-		expect(provoked.length).toBe(9);
+		expect(provoked.length).toBe(10);
 
 		expect([...scan.hits, ...textHits].map(describeHit)).toEqual([]);
 	});
