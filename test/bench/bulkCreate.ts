@@ -184,29 +184,30 @@ export async function benchBulkCreate(options: BulkCreateOptions): Promise<Bench
 	}
 	// Each round on a WeChat of its own: the node reuses a token its process fetched in the last minute, and
 	// every measured batch must fetch its own.
-	const nodeRounds: Measured[] = [];
-	const clientRounds: Measured[] = [];
+	const pooled = [
+		{ name: `node, concurrency ${concurrency}`, rounds: [] as Measured[], run: (sim: SimulatorProcess) => runNodeBatch(sim, n, concurrency) },
+		{ name: `(b') n8n's HTTP client alone, concurrency ${concurrency}`, rounds: [] as Measured[], run: (sim: SimulatorProcess) => n8nHttpClientPool(sim, n, concurrency) },
+	];
 	for (let r = 0; r < ROUNDS; r++) {
-		const contenders = [
-			() => measureOnOwnSimulator(latencyMs, `node, concurrency ${concurrency}, round ${r + 1} of ${ROUNDS}`, n, (sim) => runNodeBatch(sim, n, concurrency)).then((m) => nodeRounds.push(m)),
-			() => measureOnOwnSimulator(latencyMs, `(b') n8n's HTTP client alone, concurrency ${concurrency}, round ${r + 1} of ${ROUNDS}`, n, (sim) => n8nHttpClientPool(sim, n, concurrency)).then((m) => clientRounds.push(m)),
-		];
-		for (const contender of r % 2 === 0 ? contenders : contenders.reverse()) await contender();
+		for (const contender of r % 2 === 0 ? pooled : [...pooled].reverse()) {
+			contender.rounds.push(await measureOnOwnSimulator(latencyMs, `${contender.name}, round ${r + 1} of ${ROUNDS}`, n, contender.run));
+		}
 	}
-	const node = medianRound(nodeRounds, `node, concurrency ${concurrency} (median of ${ROUNDS} rounds)`);
-	const client = medianRound(clientRounds, `(b') n8n's HTTP client alone, concurrency ${concurrency} (median of ${ROUNDS} rounds)`);
+	const [nodeRounds, clientRounds] = pooled.map((contender) => contender.rounds);
+	const [node, client] = pooled.map((contender) => medianRound(contender.rounds, `${contender.name} (median of ${ROUNDS} rounds)`));
 
 	const sim = await startSimulatorProcess({ latencyMs });
-	let runs: Measured[];
+	let loop: Measured;
+	let fresh: Measured;
+	let node1: Measured;
 	try {
-		const loop = await measure(sim, '(a) sequential loop, one token', n, () => sequentialLoop(sim, n));
-		const fresh = await measure(sim, "(a') sequential loop, fresh token per call", freshTokenN, () => freshTokenLoop(sim, freshTokenN));
-		const node1 = await measure(sim, 'node, concurrency 1', n, () => runNodeBatch(sim, n, 1));
-		runs = [node, node1, client, loop, fresh];
+		loop = await measure(sim, '(a) sequential loop, one token', n, () => sequentialLoop(sim, n));
+		fresh = await measure(sim, "(a') sequential loop, fresh token per call", freshTokenN, () => freshTokenLoop(sim, freshTokenN));
+		node1 = await measure(sim, 'node, concurrency 1', n, () => runNodeBatch(sim, n, 1));
 	} finally {
 		await sim.close();
 	}
-	const [, node1, , loop, fresh] = runs;
+	const runs = [node, node1, client, loop, fresh];
 
 	const idealMs = (n * latencyMs) / concurrency;
 	const rate = (m: Measured) => (m.n * 1000) / m.wallMs;
@@ -262,9 +263,9 @@ export async function benchBulkCreate(options: BulkCreateOptions): Promise<Bench
 			{
 				title: `Rounds at concurrency ${concurrency} (the order alternated: the node ran first in the odd rounds)`,
 				columns: ['Contender', 'Round', 'Wall (s)', 'Wall / ideal', 'CPU ms/item', 'Token fetches', 'create calls'],
-				rows: [nodeRounds, clientRounds]
-					.flatMap((rounds) => rounds.map((m, i) => ({ m, i })))
-					.map(({ m, i }) => [m.label.replace(/, round .*/, ''), i + 1, round(m.wallMs / 1000, 2), round(m.wallMs / idealMs, 3), round(m.cpuMs / m.n, 2), m.tokenFetches, m.createCalls]),
+				rows: pooled.flatMap(({ name, rounds }) =>
+					rounds.map((m, i) => [name, i + 1, round(m.wallMs / 1000, 2), round(m.wallMs / idealMs, 3), round(m.cpuMs / m.n, 2), m.tokenFetches, m.createCalls]),
+				),
 			},
 		],
 		targets: [

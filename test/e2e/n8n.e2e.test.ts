@@ -340,11 +340,14 @@ describe('scan triggers behind n8n start', () => {
 		// A relay that fetches tokens from the simulator but redirects every other call elsewhere, repeating the
 		// query string (access_token included) as nginx's `$request_uri` redirects do. The target would answer
 		// like WeChat, so a test that followed the redirect would pass.
+		const listen = (server: http.Server) =>
+			new Promise<string>((resolve) => server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)));
 		const reached: string[] = [];
 		const target = http.createServer((req, res) => {
 			reached.push(req.url ?? '');
 			res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ ip_list: ['127.0.0.1'] }));
 		});
+		const targetUrl = await listen(target);
 		const relay = http.createServer((req, res) => {
 			const chunks: Buffer[] = [];
 			req.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -355,12 +358,11 @@ describe('scan triggers behind n8n start', () => {
 						.catch(() => res.writeHead(502).end());
 					return;
 				}
-				res.writeHead(302, { Location: `http://127.0.0.1:${(target.address() as AddressInfo).port}${req.url ?? '/'}` }).end();
+				res.writeHead(302, { Location: `${targetUrl}${req.url ?? '/'}` }).end();
 			});
 		});
-		const listen = (server: http.Server) => new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-		await Promise.all([listen(target), listen(relay)]);
 		try {
+			const relayUrl = await listen(relay);
 			const tokenCallsBefore = sim.requestsTo('/cgi-bin/stable_token').length;
 			const response = await rt.restRequest(instance, 'POST', '/rest/credentials/test', {
 				cookie,
@@ -369,7 +371,7 @@ describe('scan triggers behind n8n start', () => {
 						id: credential.id,
 						name: credential.name,
 						type: credential.type,
-						data: { ...credential.data, apiBaseUrl: `http://127.0.0.1:${(relay.address() as AddressInfo).port}` },
+						data: { ...credential.data, apiBaseUrl: relayUrl },
 					},
 				},
 			});
